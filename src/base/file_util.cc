@@ -1,0 +1,64 @@
+#include "base/file_util.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "base/sys_error.h"
+#include "base/unique_fd.h"
+
+namespace sv {
+
+namespace {
+std::string readFd(int fd, const std::string& what) {
+  std::string out;
+  char buf[8192];
+  for (;;) {
+    ssize_t n = SV_SYSCALL(::read(fd, buf, sizeof buf), "'{}'", what);
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+}  // namespace
+
+std::string readFileAt(int dirfd, const std::string& path) {
+  UniqueFd fd(SV_SYSCALL(::openat(dirfd, path.c_str(), O_RDONLY | O_CLOEXEC), "'{}'", path));
+  return readFd(fd.get(), path);
+}
+
+std::string readFile(const std::string& path) { return readFileAt(AT_FDCWD, path); }
+
+std::optional<std::string> readFileIfExists(const std::string& path) {
+  auto fd = SV_SYSCALL_IF_EXISTS(::open(path.c_str(), O_RDONLY | O_CLOEXEC), "'{}'", path);
+  if (!fd) return std::nullopt;
+  UniqueFd owned(*fd);
+  return readFd(owned.get(), path);
+}
+
+void writeAll(int fd, std::string_view data, const std::string& what) {
+  while (!data.empty()) {
+    ssize_t n = SV_SYSCALL(::write(fd, data.data(), data.size()), "'{}'", what);
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+}
+
+void writeFileAtomic(int dirfd, const std::string& name, std::string_view data, unsigned mode) {
+  std::string tmp = "." + name + ".tmp";
+  UniqueFd fd(SV_SYSCALL(
+      ::openat(dirfd, tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode),
+      "'{}'", tmp));
+  try {
+    writeAll(fd.get(), data, tmp);
+    SV_SYSCALL(::renameat(dirfd, tmp.c_str(), dirfd, name.c_str()), "'{}' to '{}'", tmp, name);
+  } catch (...) {
+    ::unlinkat(dirfd, tmp.c_str(), 0);
+    throw;
+  }
+}
+
+void writeFileAt(int dirfd, const std::string& path, std::string_view data) {
+  UniqueFd fd(SV_SYSCALL(::openat(dirfd, path.c_str(), O_WRONLY | O_CLOEXEC), "'{}'", path));
+  writeAll(fd.get(), data, path);
+}
+
+}  // namespace sv

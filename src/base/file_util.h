@@ -1,0 +1,23 @@
+// Small file helpers used by every role.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace sv {
+
+// Reads a whole file; throws SysError.
+std::string readFile(const std::string& path);
+std::string readFileAt(int dirfd, const std::string& path);
+// Same, but a missing file yields nullopt.
+std::optional<std::string> readFileIfExists(const std::string& path);
+// Writes all of data to fd, retrying short writes and EINTR; throws SysError.
+void writeAll(int fd, std::string_view data, const std::string& what);
+// Writes a file next to its final name and renames it into place, so readers never see a
+// partial file. The file is created with the given mode.
+void writeFileAtomic(int dirfd, const std::string& name, std::string_view data, unsigned mode);
+// Writes data to an existing file (sysfs/procfs knobs); throws SysError.
+void writeFileAt(int dirfd, const std::string& path, std::string_view data);
+
+}  // namespace sv

@@ -1,0 +1,74 @@
+// sysvisor: one binary, several roles, chosen by basename(argv[0]) or the first argument.
+#include <unistd.h>
+
+#include <cstring>
+#include <string_view>
+
+#include "personalities/runc/commands.h"
+
+namespace {
+
+int notYet(const char* role, int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "--version" || a == "-v" || a == "-version") {
+      dprintf(STDOUT_FILENO, "%s version %s\n", role, SV_VERSION);
+      return 0;
+    }
+    if (a == "--help" || a == "-h" || a == "-help") {
+      dprintf(STDOUT_FILENO,
+              "%s: the %s daemon of sysvisor.\nNot implemented yet: it arrives with a later "
+              "issue.\n\nOptions:\n  --version  print the version\n  --help     show this help\n",
+              role, std::strcmp(role, "sysvisor-fs") == 0 ? "FUSE /proc and /sys emulation"
+                                                            : "manager (id ranges, storage)");
+      return 0;
+    }
+  }
+  dprintf(STDERR_FILENO, "%s: not implemented yet\n", role);
+  return 1;
+}
+
+int fsMain(int argc, char** argv) { return notYet("sysvisor-fs", argc, argv); }
+int mgrMain(int argc, char** argv) { return notYet("sysvisor-mgr", argc, argv); }
+
+struct Role {
+  std::string_view installedName;  // basename(argv[0])
+  std::string_view subcommand;     // `sysvisor <subcommand>`
+  int (*main)(int, char**);
+};
+
+constexpr Role kRoles[] = {
+    {"sysvisor-runc", "runc", sv::runc::runcMain},
+    {"sysvisor-fs", "fs", fsMain},
+    {"sysvisor-mgr", "mgr", mgrMain},
+};
+
+int usage(int fd) {
+  dprintf(fd,
+          "usage: sysvisor <role> [arguments...]\n\nroles:\n"
+          "  runc   OCI runtime (installed as sysvisor-runc)\n"
+          "  fs     FUSE /proc and /sys emulation daemon (sysvisor-fs)\n"
+          "  mgr    manager daemon: id ranges, storage, status (sysvisor-mgr)\n\n"
+          "  --version   print the version\n");
+  return fd == STDOUT_FILENO ? 0 : 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string_view self = argv[0];
+  if (auto slash = self.rfind('/'); slash != std::string_view::npos) self.remove_prefix(slash + 1);
+  for (const Role& r : kRoles)
+    if (self == r.installedName) return r.main(argc, argv);
+  if (argc < 2) return usage(STDERR_FILENO);
+  std::string_view sub = argv[1];
+  if (sub == "--version" || sub == "-v") {
+    dprintf(STDOUT_FILENO, "sysvisor version %s\n", SV_VERSION);
+    return 0;
+  }
+  if (sub == "--help" || sub == "-h" || sub == "help") return usage(STDOUT_FILENO);
+  for (const Role& r : kRoles)
+    if (sub == r.subcommand) return r.main(argc - 1, argv + 1);
+  dprintf(STDERR_FILENO, "sysvisor: unknown role \"%s\"\n", argv[1]);
+  return usage(STDERR_FILENO);
+}
