@@ -1,0 +1,294 @@
+// The container init: runs in the new namespaces, sets up the rootfs from the launch plan,
+// pivots into it, drops to the process's user and capabilities, waits on the exec FIFO and
+// execs. Nothing here may throw past childMain, and nothing after pivot_root allocates.
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <grp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+
+#include "base/file_util.h"
+#include "base/sys_error.h"
+#include "nsutil/launch.h"
+#include "nsutil/mounts.h"
+#include "nsutil/rootfs_path.h"
+#include "nsutil/sync.h"
+
+namespace sv::ns {
+
+namespace {
+
+// Reports a failure to the parent and exits; used after pivot_root where nothing allocates.
+[[noreturn]] void fail(int syncFd, int err, const char* format, ...) noexcept
+    __attribute__((format(printf, 3, 4)));
+[[noreturn]] void fail(int syncFd, int err, const char* format, ...) noexcept {
+  char msg[900];
+  va_list ap;
+  va_start(ap, format);
+  std::vsnprintf(msg, sizeof msg, format, ap);
+  va_end(ap);
+  char full[1000];
+  if (err) std::snprintf(full, sizeof full, "%s: %s", msg, std::strerror(err));
+  else std::snprintf(full, sizeof full, "%s", msg);
+  syncSend(syncFd, SyncType::kError, err, 0, full);
+  ::_exit(1);
+}
+
+void resetSignals() noexcept {
+  struct sigaction sa {};
+  sa.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &sa, nullptr);
+  sigset_t empty;
+  sigemptyset(&empty);
+  ::sigprocmask(SIG_SETMASK, &empty, nullptr);
+}
+
+void pivot(const LaunchPlan& plan, int rootfd) {
+  SV_SYSCALL(::fchdir(rootfd), "into the rootfs");
+  if (plan.noPivot) {
+    SV_SYSCALL(::mount(".", "/", nullptr, MS_MOVE, nullptr), "moving the rootfs to /");
+    SV_SYSCALL(::chroot("."), "into the rootfs");
+  } else {
+    // pivot_root(".", ".") stacks the old root on top of the new one; detach it right away.
+    SV_SYSCALL(::syscall(SYS_pivot_root, ".", "."), "'{}'", plan.rootfs);
+    // Keep the unmount of the old root from propagating to the host.
+    SV_SYSCALL(::mount(nullptr, ".", nullptr, MS_SLAVE | MS_REC, nullptr), "old root");
+    SV_SYSCALL(::umount2(".", MNT_DETACH), "old root");
+  }
+  SV_SYSCALL(::chdir("/"), "/");
+}
+
+void capsetAll(const LaunchPlan& plan, int syncFd) noexcept {
+  struct __user_cap_header_struct hdr {};
+  hdr.version = _LINUX_CAPABILITY_VERSION_3;
+  struct __user_cap_data_struct data[2] {};
+  auto lo = [](uint64_t v) { return static_cast<uint32_t>(v); };
+  auto hi = [](uint64_t v) { return static_cast<uint32_t>(v >> 32); };
+  data[0] = {lo(plan.capEffective), lo(plan.capPermitted), lo(plan.capInheritable)};
+  data[1] = {hi(plan.capEffective), hi(plan.capPermitted), hi(plan.capInheritable)};
+  if (::syscall(SYS_capset, &hdr, data) != 0) fail(syncFd, errno, "capset");
+  ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+  for (int cap = 0; cap < 64; ++cap)
+    if ((plan.capAmbient >> cap) & 1)
+      // The kernel refuses (EPERM) an ambient capability that is not also inheritable and
+      // permitted; runc ignores that, and so do we.
+      if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0 && errno != EPERM)
+        fail(syncFd, errno, "raising ambient capability %d", cap);
+}
+
+int lastCap() noexcept {
+  for (int cap = 63; cap >= 0; --cap)
+    if (::prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0) return cap;
+  return CAP_LAST_CAP;
+}
+
+// Everything after pivot_root: no allocation, failures go through fail().
+[[noreturn]] void finishAndExec(const LaunchPlan& plan, int syncFd, int execFifoFd,
+                                int procfd) noexcept {
+  if (plan.rootPropagationAfter &&
+      ::mount(nullptr, "/", nullptr, plan.rootPropagationAfter, nullptr) != 0)
+    fail(syncFd, errno, "setting rootfs propagation");
+  for (const auto& [path, value] : plan.sysctls) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) fail(syncFd, errno, "sysctl '%s'", path.c_str());
+    ssize_t n = ::write(fd, value.data(), value.size());
+    ::close(fd);
+    if (n < 0) fail(syncFd, errno, "writing '%s' to sysctl '%s'", value.c_str(), path.c_str());
+  }
+  if (plan.readonlyRoot &&
+      ::mount(nullptr, "/", nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | lockedFlags("/"), nullptr) != 0)
+    fail(syncFd, errno, "remounting the root read-only");
+  for (const auto& path : plan.readonlyPaths) {
+    if (::mount(path.c_str(), path.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+      if (errno == ENOENT) continue;
+      fail(syncFd, errno, "readonly path '%s'", path.c_str());
+    }
+    if (::mount(nullptr, path.c_str(), nullptr,
+                MS_BIND | MS_REMOUNT | MS_RDONLY | lockedFlags(path.c_str()), nullptr) != 0)
+      fail(syncFd, errno, "remounting '%s' read-only", path.c_str());
+  }
+  for (const auto& path : plan.maskedPaths) {
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) continue;
+    int r = S_ISDIR(st.st_mode)
+                ? ::mount("tmpfs", path.c_str(), "tmpfs", MS_RDONLY, "size=0k,mode=0555")
+                : ::mount("/dev/null", path.c_str(), nullptr, MS_BIND, nullptr);
+    if (r != 0 && errno != ENOENT) fail(syncFd, errno, "masking '%s'", path.c_str());
+  }
+
+  for (const auto& rl : plan.rlimits) {
+    struct rlimit lim {rl.soft, rl.hard};
+    if (::setrlimit(rl.resource, &lim) != 0)
+      fail(syncFd, errno, "setting rlimit %d to soft %llu hard %llu", rl.resource,
+           static_cast<unsigned long long>(rl.soft), static_cast<unsigned long long>(rl.hard));
+  }
+  if (plan.personality && ::personality(*plan.personality) < 0)
+    fail(syncFd, errno, "personality");
+
+  // Capabilities and user, in runc's order: bounding set while privileged, keep the
+  // permitted set across the uid change, then set exactly what the spec asks for.
+  if (plan.hasCapabilities) {
+    int last = lastCap();
+    for (int cap = 0; cap <= last; ++cap)
+      if (!((plan.capBounding >> cap) & 1) && ::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0)
+        fail(syncFd, errno, "dropping capability %d from the bounding set", cap);
+  }
+  ::prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0);
+  if (::setgroups(plan.additionalGids.size(), plan.additionalGids.data()) != 0 && errno != EPERM)
+    fail(syncFd, errno, "setgroups");
+  if (::setresgid(plan.gid, plan.gid, plan.gid) != 0) fail(syncFd, errno, "setresgid %u", plan.gid);
+  if (::setresuid(plan.uid, plan.uid, plan.uid) != 0) fail(syncFd, errno, "setresuid %u", plan.uid);
+  ::prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+  if (::chdir(plan.cwd.c_str()) != 0)
+    fail(syncFd, errno, "chdir to cwd (\"%s\") set in config.json", plan.cwd.c_str());
+  if (plan.hasCapabilities) capsetAll(plan, syncFd);
+  if (plan.noNewPrivileges && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+    fail(syncFd, errno, "no_new_privs");
+  if (plan.umask) ::umask(*plan.umask);
+  else ::umask(022);
+
+  // args[0]: the first candidate that is an executable regular file, checked as the user.
+  const char* exe = nullptr;
+  int exeErr = ENOENT;
+  for (const auto& c : plan.execCandidates) {
+    struct stat st;
+    if (::stat(c.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (::access(c.c_str(), X_OK) != 0) {
+      exeErr = errno;
+      continue;
+    }
+    exe = c.c_str();
+    break;
+  }
+  if (!exe) {
+    if (exeErr == ENOENT)
+      fail(syncFd, 0, "exec: \"%s\": executable file not found in $PATH", plan.args[0].c_str());
+    fail(syncFd, exeErr, "exec: \"%s\"", plan.args[0].c_str());
+  }
+  const char* argv[256];
+  const char* envp[1024];
+  if (plan.args.size() >= 256 || plan.env.size() >= 1024)
+    fail(syncFd, E2BIG, "too many arguments or environment variables");
+  for (size_t i = 0; i < plan.args.size(); ++i) argv[i] = plan.args[i].c_str();
+  argv[plan.args.size()] = nullptr;
+  for (size_t i = 0; i < plan.env.size(); ++i) envp[i] = plan.env[i].c_str();
+  envp[plan.env.size()] = nullptr;
+
+  syncSend(syncFd, SyncType::kReady);
+  if (execFifoFd >= 0) {
+    // Blocks until `start` opens the FIFO for reading. The host /proc fd reaches our own fd
+    // table whatever the container mounted at /proc.
+    char path[64];
+    std::snprintf(path, sizeof path, "self/fd/%d", execFifoFd);
+    int fd;
+    do {
+      fd = ::openat(procfd, path, O_WRONLY | O_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) ::_exit(126);
+    if (::write(fd, "0", 1) != 1) ::_exit(126);
+    ::close(fd);
+  }
+  // Only the standard streams and the preserved fds reach the process.
+  for (int fd = 3; fd < 3 + plan.preserveFds; ++fd) {
+    int flags = ::fcntl(fd, F_GETFD);
+    if (flags >= 0) ::fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
+  }
+  ::syscall(SYS_close_range, 3 + plan.preserveFds, ~0U, 0);
+  ::execve(exe, const_cast<char* const*>(argv), const_cast<char* const*>(envp));
+  int err = errno;
+  char msg[600];
+  int len = std::snprintf(msg, sizeof msg, "sysvisor: exec \"%s\": %s\n", exe, std::strerror(err));
+  if (len > 0) [[maybe_unused]] auto n = ::write(2, msg, static_cast<size_t>(len));
+  ::_exit(err == ENOENT ? 127 : 126);
+}
+
+// Closes every fd above the preserved ones except the two the init needs. The runtime's other
+// fds (the state lock above all: flock is held by every copy) must not live on in the init.
+void closeInheritedFds(const LaunchPlan& plan, int syncFd, int execFifoFd) noexcept {
+  unsigned first = 3 + static_cast<unsigned>(plan.preserveFds);
+  int keep[2] = {std::min(syncFd, execFifoFd), std::max(syncFd, execFifoFd)};
+  for (int k : keep) {
+    if (k < 0 || static_cast<unsigned>(k) < first) continue;
+    if (static_cast<unsigned>(k) > first) ::syscall(SYS_close_range, first, k - 1, 0);
+    first = static_cast<unsigned>(k) + 1;
+  }
+  ::syscall(SYS_close_range, first, ~0U, 0);
+}
+
+}  // namespace
+
+[[noreturn]] void childMain(const LaunchPlan& plan, int syncFd, int execFifoFd,
+                            bool waitForMaps) noexcept {
+  closeInheritedFds(plan, syncFd, execFifoFd);
+  resetSignals();
+  ::umask(0);
+  try {
+    if (waitForMaps) {
+      SyncMsg msg;
+      if (!syncRecv(syncFd, msg) || msg.type != SyncType::kMapsWritten) ::_exit(1);
+    }
+    // Phase A, still with the host credentials: the root mount's propagation, the rootfs
+    // bind, and fds of everything outside the rootfs that we will need.
+    SV_SYSCALL(::mount(nullptr, "/", nullptr, plan.rootPropagation, nullptr), "making / {}",
+               "rslave");
+    SV_SYSCALL(::mount(plan.rootfs.c_str(), plan.rootfs.c_str(), nullptr, MS_BIND | MS_REC,
+                       nullptr),
+               "binding the rootfs '{}'", plan.rootfs);
+    UniqueFd rootfd(SV_SYSCALL(::open(plan.rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC),
+                               "rootfs '{}'", plan.rootfs));
+    UniqueFd procfd(SV_SYSCALL(::open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC), "/proc"));
+    std::vector<UniqueFd> sources = openBindSources(plan);
+    if (plan.oomScoreAdj) {
+      UniqueFd fd(SV_SYSCALL(::openat(procfd.get(), "self/oom_score_adj", O_WRONLY | O_CLOEXEC),
+                             "oom_score_adj"));
+      writeAll(fd.get(), std::to_string(*plan.oomScoreAdj), "oom_score_adj");
+    }
+
+    // Phase B: become root of the user namespace so what we create belongs to it.
+    if (plan.newUserNs || !plan.joins.empty()) {
+      if (plan.newUserNs || ::getuid() != 0) {
+        if (::setresgid(0, 0, 0) != 0 || ::setresuid(0, 0, 0) != 0)
+          throwSysError(errno, "setresuid",
+                        "to root of the user namespace (is container id 0 mapped?)");
+      }
+    }
+    if (plan.hostname)
+      SV_SYSCALL(::sethostname(plan.hostname->data(), plan.hostname->size()), "'{}'",
+                 *plan.hostname);
+    if (plan.domainname)
+      SV_SYSCALL(::setdomainname(plan.domainname->data(), plan.domainname->size()), "'{}'",
+                 *plan.domainname);
+
+    // Phase C: mounts, devices, the working directory.
+    setupMounts(plan, rootfd.get(), sources);
+    sources.clear();
+    setupDevices(plan, rootfd.get());
+    if (plan.cwd != "/") ensureInRoot(rootfd.get(), plan.cwd, true);
+
+    // Phase D: pivot_root; from here on no allocation.
+    pivot(plan, rootfd.get());
+    rootfd.reset();
+    finishAndExec(plan, syncFd, execFifoFd, procfd.release());
+  } catch (const std::exception& e) {
+    int err = 0;
+    if (auto* se = dynamic_cast<const std::system_error*>(&e)) err = se->code().value();
+    syncSend(syncFd, SyncType::kError, err, 0, e.what());
+  } catch (...) {
+    syncSend(syncFd, SyncType::kError, 0, 0, "unknown error in the container init");
+  }
+  ::_exit(1);
+}
+
+}  // namespace sv::ns

@@ -1,0 +1,140 @@
+#include "nsutil/launch.h"
+
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "base/file_util.h"
+#include "base/sys_error.h"
+#include "nsutil/sync.h"
+
+namespace sv::ns {
+
+namespace {
+
+pid_t clone3(unsigned long long flags, int* pidfd) {
+  struct clone_args args {};
+  args.flags = flags;
+  args.exit_signal = SIGCHLD;
+  if (flags & CLONE_PIDFD) args.pidfd = reinterpret_cast<uint64_t>(pidfd);
+  return static_cast<pid_t>(::syscall(SYS_clone3, &args, sizeof args));
+}
+
+void writeProcFile(pid_t pid, const char* name, const std::string& text) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/%s", pid, name);
+  UniqueFd fd(SV_SYSCALL(::open(path, O_WRONLY | O_CLOEXEC), "'{}'", path));
+  writeAll(fd.get(), text, path);
+}
+
+void writeMaps(pid_t pid, const LaunchPlan& plan) {
+  writeProcFile(pid, "uid_map", plan.uidMap);
+  writeProcFile(pid, "gid_map", plan.gidMap);
+}
+
+// The slow path for joined namespaces and time offsets: setns, unshare (a pid or time
+// namespace applies only to children), then fork the real init as a sibling (CLONE_PARENT)
+// so the runtime can wait for it.
+[[noreturn]] void intermediateMain(const LaunchPlan& plan, int syncFd, int execFifoFd) noexcept {
+  try {
+    for (const auto& j : plan.joins) {
+      UniqueFd ns(SV_SYSCALL(::open(j.path.c_str(), O_RDONLY | O_CLOEXEC), "namespace '{}'", j.path));
+      SV_SYSCALL(::setns(ns.get(), oci::nsCloneFlag(j.type)), "joining {} namespace '{}'",
+                 oci::nsName(j.type), j.path);
+    }
+    int flags = plan.cloneFlags;
+    if (flags & CLONE_NEWUSER) {
+      SV_SYSCALL(::unshare(CLONE_NEWUSER), "user namespace");
+      syncSend(syncFd, SyncType::kNeedMaps);
+      SyncMsg msg;
+      if (!syncRecv(syncFd, msg) || msg.type != SyncType::kMapsWritten) ::_exit(1);
+      SV_SYSCALL(::setresgid(0, 0, 0), "root in the user namespace");
+      SV_SYSCALL(::setresuid(0, 0, 0), "root in the user namespace");
+      flags &= ~CLONE_NEWUSER;
+    }
+    SV_SYSCALL(::unshare(flags), "namespaces");
+    if (!plan.timeOffsets.empty()) {
+      UniqueFd fd(SV_SYSCALL(::open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC),
+                             "/proc/self/timens_offsets"));
+      writeAll(fd.get(), plan.timeOffsets, "timens_offsets");
+    }
+    pid_t pid = clone3(CLONE_PARENT, nullptr);
+    if (pid < 0) throwSysError(errno, "clone3", "container init");
+    if (pid == 0) childMain(plan, syncFd, execFifoFd, false);
+    syncSend(syncFd, SyncType::kInitPid, 0, pid);
+    ::_exit(0);
+  } catch (const std::exception& e) {
+    int err = 0;
+    if (auto* se = dynamic_cast<const std::system_error*>(&e)) err = se->code().value();
+    syncSend(syncFd, SyncType::kError, err, 0, e.what());
+  }
+  ::_exit(1);
+}
+
+[[noreturn]] void throwChildError(const SyncMsg& msg) {
+  // The message already carries strerror(err).
+  throw UserError(fmt::format("unable to start container process: {}", msg.message));
+}
+
+}  // namespace
+
+Launched launchInit(const LaunchPlan& plan, int execFifoFd) {
+  int sp[2];
+  SV_SYSCALL(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp), "sync socket");
+  UniqueFd parentSock(sp[0]), childSock(sp[1]);
+
+  unsigned long long flags = CLONE_PIDFD;
+  if (!plan.needsIntermediate) flags |= static_cast<unsigned>(plan.cloneFlags);
+  int pidfd = -1;
+  pid_t pid = clone3(flags, &pidfd);
+  if (pid < 0) throwSysError(errno, "clone3", "container init");
+  if (pid == 0) {
+    if (plan.needsIntermediate) intermediateMain(plan, childSock.get(), execFifoFd);
+    childMain(plan, childSock.get(), execFifoFd, plan.newUserNs);
+  }
+  ChildGuard guard(pid, UniqueFd(pidfd));
+  childSock.reset();
+
+  if (plan.newUserNs && !plan.needsIntermediate) {
+    writeMaps(pid, plan);
+    syncSend(parentSock.get(), SyncType::kMapsWritten);
+  }
+  for (;;) {
+    SyncMsg msg;
+    if (!syncRecv(parentSock.get(), msg)) {
+      siginfo_t info{};
+      ::waitid(P_PIDFD, static_cast<id_t>(guard.pidfd()), &info, WEXITED | WNOHANG | __WALL);
+      throw UserError("the container init exited during setup without saying why");
+    }
+    switch (msg.type) {
+      case SyncType::kNeedMaps:
+        writeMaps(guard.pid(), plan);
+        syncSend(parentSock.get(), SyncType::kMapsWritten);
+        break;
+      case SyncType::kInitPid: {
+        pid_t init = static_cast<pid_t>(msg.value);
+        // The intermediate is done; the init is our child too (CLONE_PARENT).
+        siginfo_t info{};
+        ::waitid(P_PIDFD, static_cast<id_t>(guard.pidfd()), &info, WEXITED | __WALL);
+        (void)guard.release();
+        UniqueFd initFd = pidfdOpen(init);
+        if (!initFd) throwSysError(errno, "pidfd_open", "container init");
+        guard.reset(init, std::move(initFd));
+        break;
+      }
+      case SyncType::kReady: return Launched{std::move(guard)};
+      case SyncType::kError: throwChildError(msg);
+      case SyncType::kMapsWritten: break;
+    }
+  }
+}
+
+}  // namespace sv::ns

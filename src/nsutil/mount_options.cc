@@ -1,0 +1,107 @@
+#include "nsutil/mount_options.h"
+
+#include <sys/mount.h>
+
+#include <string_view>
+
+namespace sv::ns {
+
+namespace {
+
+struct FlagWord {
+  std::string_view word;
+  bool clear;  // the word turns the flag off
+  unsigned long flag;
+};
+
+constexpr FlagWord kFlagWords[] = {
+    {"defaults", false, 0},
+    {"ro", false, MS_RDONLY},
+    {"rw", true, MS_RDONLY},
+    {"suid", true, MS_NOSUID},
+    {"nosuid", false, MS_NOSUID},
+    {"dev", true, MS_NODEV},
+    {"nodev", false, MS_NODEV},
+    {"exec", true, MS_NOEXEC},
+    {"noexec", false, MS_NOEXEC},
+    {"sync", false, MS_SYNCHRONOUS},
+    {"async", true, MS_SYNCHRONOUS},
+    {"dirsync", false, MS_DIRSYNC},
+    {"remount", false, MS_REMOUNT},
+    {"mand", false, MS_MANDLOCK},
+    {"nomand", true, MS_MANDLOCK},
+    {"atime", true, MS_NOATIME},
+    {"noatime", false, MS_NOATIME},
+    {"diratime", true, MS_NODIRATIME},
+    {"nodiratime", false, MS_NODIRATIME},
+    {"relatime", false, MS_RELATIME},
+    {"norelatime", true, MS_RELATIME},
+    {"strictatime", false, MS_STRICTATIME},
+    {"nostrictatime", true, MS_STRICTATIME},
+    {"lazytime", false, MS_LAZYTIME},
+    {"nolazytime", true, MS_LAZYTIME},
+    {"silent", false, MS_SILENT},
+    {"loud", true, MS_SILENT},
+    {"iversion", false, MS_I_VERSION},
+    {"noiversion", true, MS_I_VERSION},
+};
+
+struct PropagationWord {
+  std::string_view word;
+  unsigned long flags;
+};
+
+constexpr PropagationWord kPropagationWords[] = {
+    {"private", MS_PRIVATE},
+    {"rprivate", MS_PRIVATE | MS_REC},
+    {"shared", MS_SHARED},
+    {"rshared", MS_SHARED | MS_REC},
+    {"slave", MS_SLAVE},
+    {"rslave", MS_SLAVE | MS_REC},
+    {"unbindable", MS_UNBINDABLE},
+    {"runbindable", MS_UNBINDABLE | MS_REC},
+};
+
+}  // namespace
+
+unsigned long propagationFlags(const std::string& word) {
+  for (const auto& p : kPropagationWords)
+    if (p.word == word) return p.flags;
+  return 0;
+}
+
+ParsedMountOptions parseMountOptions(const std::vector<std::string>& options) {
+  ParsedMountOptions out;
+  for (const auto& opt : options) {
+    if (opt == "bind" || opt == "rbind") {
+      out.bind = true;
+      out.recursive = out.recursive || opt == "rbind";
+      continue;
+    }
+    bool known = false;
+    for (const auto& f : kFlagWords) {
+      if (f.word != opt) continue;
+      known = true;
+      if (f.clear) {
+        out.flags &= ~f.flag;
+        out.clearFlags |= f.flag;
+      } else {
+        out.flags |= f.flag;
+        out.clearFlags &= ~f.flag;
+      }
+      break;
+    }
+    if (known) continue;
+    if (unsigned long p = propagationFlags(opt)) {
+      out.propagation.push_back(p);
+      continue;
+    }
+    // Runtime-only words that are not filesystem data.
+    if (opt == "tmpcopyup" || opt == "idmap" || opt == "ridmap") continue;
+    if (!out.data.empty()) out.data += ',';
+    out.data += opt;
+  }
+  return out;
+}
+
+}  // namespace sv::ns

@@ -1,0 +1,22 @@
+// Mount option words ("ro", "nosuid", "rshared", ...) to MS_* flags: one table.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace sv::ns {
+
+struct ParsedMountOptions {
+  unsigned long flags = 0;       // flags to set
+  unsigned long clearFlags = 0;  // flags explicitly cleared ("rw", "suid", ...)
+  std::vector<unsigned long> propagation;
+  std::string data;  // the rest, comma-joined, for the filesystem
+  bool bind = false, recursive = false;
+};
+
+ParsedMountOptions parseMountOptions(const std::vector<std::string>& options);
+
+// Parses a propagation word ("rslave") into MS_* flags; 0 if it is not one.
+unsigned long propagationFlags(const std::string& word);
+
+}  // namespace sv::ns

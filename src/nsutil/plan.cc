@@ -1,0 +1,370 @@
+#include "nsutil/plan.h"
+
+#include <fmt/format.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <sys/mount.h>
+#include <sys/personality.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include <algorithm>
+#include <sstream>
+#include <string_view>
+
+#include "base/sys_error.h"
+#include "nsutil/mount_options.h"
+
+namespace sv::ns {
+
+namespace {
+
+constexpr std::string_view kDefaultPath =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+struct DefaultDevice {
+  const char* path;
+  unsigned major, minor;
+};
+// runc's default device nodes (all 0666 character devices).
+constexpr DefaultDevice kDefaultDevices[] = {
+    {"/dev/null", 1, 3},    {"/dev/zero", 1, 5}, {"/dev/full", 1, 7},
+    {"/dev/random", 1, 8},  {"/dev/urandom", 1, 9}, {"/dev/tty", 5, 0},
+};
+
+// Sysctl prefixes that live in a namespace, and which namespace must be private for them.
+struct SysctlRule {
+  std::string_view prefix;
+  bool exact;
+  oci::NsType ns;
+};
+constexpr SysctlRule kSysctlRules[] = {
+    {"kernel.msgmax", true, oci::NsType::kIpc},       {"kernel.msgmnb", true, oci::NsType::kIpc},
+    {"kernel.msgmni", true, oci::NsType::kIpc},       {"kernel.sem", true, oci::NsType::kIpc},
+    {"kernel.shmall", true, oci::NsType::kIpc},       {"kernel.shmmax", true, oci::NsType::kIpc},
+    {"kernel.shmmni", true, oci::NsType::kIpc},       {"kernel.shm_rmid_forced", true, oci::NsType::kIpc},
+    {"fs.mqueue.", false, oci::NsType::kIpc},         {"net.", false, oci::NsType::kNetwork},
+    {"kernel.hostname", true, oci::NsType::kUts},     {"kernel.domainname", true, oci::NsType::kUts},
+};
+
+std::string idMapText(const std::vector<oci::IdMapping>& maps) {
+  std::string out;
+  for (const auto& m : maps) out += fmt::format("{} {} {}\n", m.containerID, m.hostID, m.size);
+  return out;
+}
+
+uint64_t capMask(const std::vector<int>& caps) {
+  uint64_t mask = 0;
+  for (int c : caps) mask |= uint64_t{1} << c;
+  return mask;
+}
+
+std::string resolveRootfs(const oci::Spec& spec, const PlanOptions& options) {
+  std::string path = spec.root.path;
+  if (path.empty() || path[0] != '/') path = options.bundle + "/" + path;
+  char buf[PATH_MAX];
+  if (!::realpath(path.c_str(), buf))
+    throw UserError(fmt::format(
+        "rootfs \"{}\" (root.path in config.json) does not exist: create it or fix root.path",
+        path));
+  struct stat st;
+  if (::stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
+    throw UserError(fmt::format("rootfs \"{}\" is not a directory", buf));
+  return buf;
+}
+
+bool hasNewNs(const oci::Linux& linux, oci::NsType t) {
+  for (const auto& n : linux.namespaces)
+    if (n.type == t && n.path.empty()) return true;
+  return false;
+}
+bool hasNs(const oci::Linux& linux, oci::NsType t) {
+  for (const auto& n : linux.namespaces)
+    if (n.type == t) return true;
+  return false;
+}
+
+void planNamespaces(const oci::Linux& linux, LaunchPlan& plan) {
+  for (const auto& n : linux.namespaces) {
+    if (n.path.empty()) {
+      plan.cloneFlags |= oci::nsCloneFlag(n.type);
+      continue;
+    }
+    if (n.path[0] != '/')
+      throw UserError(fmt::format("namespace path \"{}\" for \"{}\" must be absolute", n.path,
+                                  oci::nsName(n.type)));
+    struct stat st;
+    if (::stat(n.path.c_str(), &st) != 0)
+      throw UserError(fmt::format("cannot join {} namespace at \"{}\": it does not exist",
+                                  oci::nsName(n.type), n.path));
+    plan.joins.push_back({n.type, n.path});
+  }
+  // Join the user namespace first: the others are owned by it and need its capabilities.
+  std::stable_partition(plan.joins.begin(), plan.joins.end(),
+                        [](const NsJoin& j) { return j.type == oci::NsType::kUser; });
+  plan.newUserNs = (plan.cloneFlags & CLONE_NEWUSER) != 0;
+  if (plan.newUserNs) {
+    if (linux.uidMappings.empty() || linux.gidMappings.empty())
+      throw UserError(
+          "a new user namespace needs linux.uidMappings and linux.gidMappings in config.json");
+    plan.uidMap = idMapText(linux.uidMappings);
+    plan.gidMap = idMapText(linux.gidMappings);
+  }
+  for (const auto& [clock, off] : linux.timeOffsets)
+    plan.timeOffsets += fmt::format("{} {} {}\n", clock, off.secs, off.nanosecs);
+  if (!plan.timeOffsets.empty() && !(plan.cloneFlags & CLONE_NEWTIME))
+    throw UserError("linux.timeOffsets need a new time namespace in linux.namespaces");
+  plan.needsIntermediate = !plan.joins.empty() || !plan.timeOffsets.empty();
+}
+
+void planCgroupMount(const oci::Mount& m, const ParsedMountOptions& opts,
+                     const PlanOptions& options, LaunchPlan& plan) {
+  PlannedMount pm;
+  pm.destination = cleanPath(m.destination);
+  pm.source = m.source;
+  pm.flags = opts.flags;
+  pm.propagation = opts.propagation;
+  bool pureV2 = options.cgroupHierarchies.size() == 1 && options.cgroupHierarchies[0].v2;
+  pm.kind = pureV2 ? MountKind::kCgroupV2 : MountKind::kCgroupV1;
+  pm.type = pureV2 ? "cgroup2" : "cgroup";
+  plan.mounts.push_back(std::move(pm));
+  plan.cgroupHierarchies = options.cgroupHierarchies;
+}
+
+void planMounts(const oci::Spec& spec, const PlanOptions& options, LaunchPlan& plan) {
+  for (const auto& m : spec.mounts) {
+    ParsedMountOptions opts = parseMountOptions(m.options);
+    std::string type = m.type;
+    if (type.empty() && opts.bind) type = "bind";
+    if (type == "cgroup" || type == "cgroup2") {
+      planCgroupMount(m, opts, options, plan);
+      continue;
+    }
+    PlannedMount pm;
+    pm.destination = cleanPath(m.destination);
+    pm.type = type;
+    pm.flags = opts.flags;
+    pm.clearFlags = opts.clearFlags;
+    pm.propagation = opts.propagation;
+    pm.data = opts.data;
+    pm.uidMappings = m.uidMappings;
+    pm.gidMappings = m.gidMappings;
+    if (type == "bind" || opts.bind) {
+      pm.kind = MountKind::kBind;
+      pm.recursive = opts.recursive;
+      std::string src = m.source;
+      if (src.empty())
+        throw UserError(fmt::format("bind mount to \"{}\" has no source", m.destination));
+      if (src[0] != '/') src = options.bundle + "/" + src;
+      struct stat st;
+      if (::stat(src.c_str(), &st) != 0)
+        throw UserError(fmt::format("bind mount source \"{}\" for \"{}\" does not exist", src,
+                                    m.destination));
+      pm.source = src;
+      pm.sourceIsDir = S_ISDIR(st.st_mode);
+      pm.remount = (pm.flags & ~(MS_REC | MS_REMOUNT)) != 0 || pm.clearFlags != 0;
+      if (pm.destination == "/dev") plan.setupDev = false;
+    } else {
+      pm.kind = MountKind::kFs;
+      pm.source = m.source.empty() ? type : m.source;
+      if (type.empty())
+        throw UserError(fmt::format("mount to \"{}\" has no type", m.destination));
+    }
+    plan.mounts.push_back(std::move(pm));
+  }
+}
+
+void planDevices(const oci::Linux* linux, LaunchPlan& plan) {
+  if (!plan.setupDev) return;
+  auto add = [&](PlannedDevice d) {
+    d.bindFromHost = plan.newUserNs;
+    for (auto& existing : plan.devices)
+      if (existing.path == d.path) {
+        existing = d;
+        return;
+      }
+    plan.devices.push_back(std::move(d));
+  };
+  for (const auto& d : kDefaultDevices)
+    add({d.path, S_IFCHR | 0666, makedev(d.major, d.minor), 0, 0, false});
+  if (!linux) return;
+  for (const auto& d : linux->devices) {
+    PlannedDevice pd;
+    pd.path = cleanPath(d.path);
+    mode_t type = d.type == 'b' ? S_IFBLK : d.type == 'p' ? S_IFIFO : S_IFCHR;
+    pd.mode = type | (d.fileMode ? (*d.fileMode & 07777) : 0666);
+    pd.dev = makedev(static_cast<unsigned>(d.major), static_cast<unsigned>(d.minor));
+    pd.uid = d.uid.value_or(0);
+    pd.gid = d.gid.value_or(0);
+    add(std::move(pd));
+  }
+}
+
+void planSysctls(const oci::Linux& linux, LaunchPlan& plan) {
+  for (const auto& [key, value] : linux.sysctl) {
+    const SysctlRule* rule = nullptr;
+    for (const auto& r : kSysctlRules) {
+      if (r.exact ? key == r.prefix : key.starts_with(r.prefix)) {
+        rule = &r;
+        break;
+      }
+    }
+    if (!rule)
+      throw UserError(fmt::format(
+          "sysctl \"{}\" is not in a separate kernel namespace: a container may not set it", key));
+    if (!hasNewNs(linux, rule->ns) && !hasNs(linux, rule->ns))
+      throw UserError(fmt::format("sysctl \"{}\" needs a private {} namespace", key,
+                                  oci::nsName(rule->ns)));
+    std::string path = "/proc/sys/" + key;
+    std::replace(path.begin() + 10, path.end(), '.', '/');
+    plan.sysctls.emplace_back(std::move(path), value);
+  }
+}
+
+void planProcess(const oci::Process& p, LaunchPlan& plan) {
+  plan.args = p.args;
+  plan.env = p.env;
+  plan.cwd = p.cwd.empty() ? "/" : cleanPath(p.cwd);
+  plan.uid = p.user.uid;
+  plan.gid = p.user.gid;
+  plan.additionalGids.assign(p.user.additionalGids.begin(), p.user.additionalGids.end());
+  if (p.user.umask) plan.umask = static_cast<mode_t>(*p.user.umask);
+  if (p.capabilities) {
+    plan.hasCapabilities = true;
+    plan.capBounding = capMask(p.capabilities->bounding);
+    plan.capEffective = capMask(p.capabilities->effective);
+    plan.capPermitted = capMask(p.capabilities->permitted);
+    plan.capInheritable = capMask(p.capabilities->inheritable);
+    plan.capAmbient = capMask(p.capabilities->ambient);
+  }
+  plan.rlimits = p.rlimits;
+  plan.oomScoreAdj = p.oomScoreAdj;
+  plan.noNewPrivileges = p.noNewPrivileges;
+
+  // args[0] is looked up in the container's PATH after pivot_root; precompute the candidates
+  // here so the child does no allocation.
+  const std::string& arg0 = p.args.at(0);
+  if (arg0.find('/') != std::string::npos) {
+    plan.execCandidates.push_back(arg0[0] == '/' ? arg0 : cleanPath(plan.cwd + "/" + arg0));
+    return;
+  }
+  std::string_view path = kDefaultPath;
+  for (const auto& e : p.env)
+    if (e.starts_with("PATH=")) path = std::string_view(e).substr(5);
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find(':', start);
+    if (end == std::string_view::npos) end = path.size();
+    std::string dir(path.substr(start, end - start));
+    if (dir.empty()) dir = plan.cwd;
+    if (dir[0] == '/') plan.execCandidates.push_back(cleanPath(dir + "/" + arg0));
+    start = end + 1;
+  }
+}
+
+}  // namespace
+
+std::string cleanPath(const std::string& path) {
+  std::vector<std::string_view> parts;
+  std::string_view s(path);
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t j = s.find('/', i);
+    if (j == std::string_view::npos) j = s.size();
+    std::string_view part = s.substr(i, j - i);
+    if (part == "..") {
+      if (!parts.empty()) parts.pop_back();
+    } else if (!part.empty() && part != ".") {
+      parts.push_back(part);
+    }
+    i = j + 1;
+  }
+  std::string out;
+  for (auto p : parts) {
+    out += '/';
+    out += p;
+  }
+  return out.empty() ? "/" : out;
+}
+
+void parseCgroupLayout(const std::string& mountinfo, PlanOptions& options) {
+  std::istringstream in(mountinfo);
+  std::string line;
+  while (std::getline(in, line)) {
+    // id parent major:minor root mountpoint options [optional...] - fstype source superopts
+    auto sep = line.find(" - ");
+    if (sep == std::string::npos) continue;
+    std::istringstream pre(line.substr(0, sep));
+    std::string id, parent, dev, root, mountpoint;
+    pre >> id >> parent >> dev >> root >> mountpoint;
+    std::istringstream post(line.substr(sep + 3));
+    std::string fstype, source, superOpts;
+    post >> fstype >> source >> superOpts;
+    if (fstype != "cgroup" && fstype != "cgroup2") continue;
+    CgroupHierarchy h;
+    h.mountpoint = mountpoint;
+    h.v2 = fstype == "cgroup2";
+    if (!h.v2) {
+      // Keep only the controller and name= words; drop rw, relatime, ...
+      std::string kept;
+      std::istringstream opts(superOpts);
+      std::string word;
+      while (std::getline(opts, word, ',')) {
+        if (word == "rw" || word == "ro" || word.starts_with("release_agent") ||
+            word == "clone_children" || word == "noprefix" || word == "xattr" ||
+            word == "cpuset_v2_mode" || word == "favordynmods")
+          continue;
+        if (!kept.empty()) kept += ',';
+        kept += word;
+      }
+      h.superOpts = kept;
+    }
+    options.cgroupHierarchies.push_back(std::move(h));
+  }
+}
+
+LaunchPlan buildPlan(const oci::Spec& spec, const PlanOptions& options) {
+  if (!spec.process)
+    throw UserError("config.json has no \"process\": the container needs a process to run");
+  if (spec.process->terminal)
+    throw UserError(
+        "process.terminal is true but terminals are not supported by this build yet: set "
+        "\"terminal\": false in config.json");
+  LaunchPlan plan;
+  plan.rootfs = resolveRootfs(spec, options);
+  plan.readonlyRoot = spec.root.readonly;
+  plan.noPivot = options.noPivot;
+  plan.preserveFds = options.preserveFds;
+  const oci::Linux* linux = spec.linux ? &*spec.linux : nullptr;
+  if (linux) planNamespaces(*linux, plan);
+  if (!(plan.cloneFlags & CLONE_NEWNS) && !linux) plan.cloneFlags |= CLONE_NEWNS;
+  if (!(plan.cloneFlags & CLONE_NEWNS))
+    throw UserError("linux.namespaces must contain a new \"mount\" namespace");
+  if (!spec.hostname.empty()) plan.hostname = spec.hostname;
+  if (!spec.domainname.empty()) plan.domainname = spec.domainname;
+  if ((plan.hostname || plan.domainname) && !(plan.cloneFlags & CLONE_NEWUTS))
+    throw UserError("unable to set hostname or domainname without a private UTS namespace");
+
+  plan.rootPropagation = MS_SLAVE | MS_REC;
+  if (linux && !linux->rootfsPropagation.empty()) {
+    unsigned long p = propagationFlags(linux->rootfsPropagation);
+    if (!p)
+      throw UserError(fmt::format("unknown linux.rootfsPropagation \"{}\"",
+                                  linux->rootfsPropagation));
+    if (p & MS_PRIVATE) plan.rootPropagation = MS_PRIVATE | MS_REC;
+    plan.rootPropagationAfter = p;
+  }
+  planMounts(spec, options, plan);
+  planDevices(linux, plan);
+  if (linux) {
+    planSysctls(*linux, plan);
+    for (const auto& p : linux->maskedPaths) plan.maskedPaths.push_back(cleanPath(p));
+    for (const auto& p : linux->readonlyPaths) plan.readonlyPaths.push_back(cleanPath(p));
+    if (linux->personalityDomain) plan.personality = *linux->personalityDomain;
+  }
+  planProcess(*spec.process, plan);
+  return plan;
+}
+
+}  // namespace sv::ns

@@ -1,0 +1,121 @@
+// The launch plan: everything the container init needs, resolved and validated up front so
+// the child only executes it (no parsing, no lookups, no allocation after pivot_root). Built
+// from an oci::Spec by buildPlan(); unit-testable without privileges.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "oci/spec.h"
+
+namespace sv::ns {
+
+struct CgroupHierarchy {
+  std::string mountpoint;  // host mount point, e.g. /sys/fs/cgroup/cpu,cpuacct
+  std::string superOpts;   // e.g. "cpu,cpuacct" or "name=systemd"; "" for cgroup2
+  bool v2 = false;
+};
+
+// What the caller (the runtime command) adds to the spec.
+struct PlanOptions {
+  std::string bundle;  // absolute bundle directory
+  bool noPivot = false;
+  int preserveFds = 0;
+  // The host's cgroup layout (parseCgroupLayout), needed when the spec mounts cgroups.
+  std::vector<CgroupHierarchy> cgroupHierarchies;
+};
+
+enum class MountKind {
+  kFs,         // mount(source, dest, type, flags, data)
+  kBind,       // bind (recursive if rbind), then remount for flags, then propagation
+  kCgroupV1,   // tmpfs + one cgroup mount per host hierarchy (or binds without cgroupns)
+  kCgroupV2,   // a cgroup2 mount (or a bind without cgroupns)
+};
+
+struct PlannedMount {
+  MountKind kind = MountKind::kFs;
+  std::string source;       // absolute host path for binds; fs source otherwise
+  std::string destination;  // inside the rootfs, absolute, normalised ("/proc")
+  std::string type;
+  unsigned long flags = 0;          // MS_* for the mount itself (without propagation)
+  unsigned long clearFlags = 0;     // flags explicitly turned off (rw, suid, ...) for remounts
+  std::vector<unsigned long> propagation;  // MS_SHARED/MS_SLAVE/... (| MS_REC), in order
+  std::string data;                 // filesystem options not known as flags
+  bool recursive = false;           // rbind
+  bool remount = false;             // binds with flags beyond MS_BIND|MS_REC
+  bool sourceIsDir = true;          // binds: create a directory (or an empty file) as target
+  std::vector<oci::IdMapping> uidMappings, gidMappings;  // idmapped bind mounts
+};
+
+struct PlannedDevice {
+  std::string path;  // absolute inside the container ("/dev/null")
+  mode_t mode = 0;   // S_IFCHR|0666 etc.
+  dev_t dev = 0;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  bool bindFromHost = false;  // inside a new user namespace mknod is refused: bind the host node
+};
+
+struct NsJoin {
+  oci::NsType type;
+  std::string path;
+};
+
+struct LaunchPlan {
+  std::string rootfs;  // absolute, symlinks resolved
+  bool readonlyRoot = false;
+  bool noPivot = false;
+
+  int cloneFlags = 0;            // namespaces to create (CLONE_NEW*)
+  std::vector<NsJoin> joins;     // namespaces to join, user namespace first
+  bool newUserNs = false;
+  std::string uidMap, gidMap;    // "/proc/<pid>/uid_map" contents
+  std::string timeOffsets;       // "/proc/<pid>/timens_offsets" contents
+  bool needsIntermediate = false;  // joins or time offsets: unshare + fork instead of clone3
+
+  std::optional<std::string> hostname, domainname;
+  unsigned long rootPropagation = 0;       // applied to "/" before pivot (default MS_SLAVE|MS_REC)
+  unsigned long rootPropagationAfter = 0;  // rootfsPropagation applied after pivot, 0 = none
+  std::vector<PlannedMount> mounts;
+  std::vector<CgroupHierarchy> cgroupHierarchies;  // for cgroup mounts
+  bool setupDev = true;  // /dev is not bind-mounted: create devices and symlinks
+  std::vector<PlannedDevice> devices;
+  std::string cwd;
+
+  // After pivot_root; all absolute paths inside the container.
+  std::vector<std::pair<std::string, std::string>> sysctls;  // "/proc/sys/net/..." -> value
+  std::vector<std::string> maskedPaths, readonlyPaths;
+
+  // The process.
+  std::vector<std::string> args, env;
+  std::vector<std::string> execCandidates;  // args[0] resolved against PATH, in order
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> additionalGids;
+  std::optional<mode_t> umask;
+  uint64_t capBounding = 0, capEffective = 0, capPermitted = 0, capInheritable = 0,
+           capAmbient = 0;
+  bool hasCapabilities = false;
+  std::vector<oci::Rlimit> rlimits;
+  std::optional<int> oomScoreAdj;
+  bool noNewPrivileges = false;
+  std::optional<unsigned long> personality;
+  int preserveFds = 0;
+};
+
+// Throws oci::SpecError / UserError for specs that cannot be run, with a message that says
+// what to change.
+LaunchPlan buildPlan(const oci::Spec& spec, const PlanOptions& options);
+
+// Reads the host's cgroup mounts (v1 hierarchies, v2) from mountinfo text.
+void parseCgroupLayout(const std::string& mountinfo, PlanOptions& options);
+
+// Turns a path into a clean absolute path ("/a//b/./c/" -> "/a/b/c"); ".." is resolved
+// lexically and never climbs above "/".
+std::string cleanPath(const std::string& path);
+
+}  // namespace sv::ns

@@ -1,0 +1,81 @@
+#include "nsutil/rootfs_path.h"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "base/sys_error.h"
+
+namespace sv::ns {
+
+namespace {
+int openat2InRoot(int rootfd, const char* path, int flags) {
+  struct open_how how {};
+  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  for (;;) {
+    long r = ::syscall(SYS_openat2, rootfd, path, &how, sizeof how);
+    if (r >= 0 || errno != EINTR) return static_cast<int>(r);
+  }
+}
+}  // namespace
+
+std::optional<UniqueFd> openInRoot(int rootfd, const std::string& path, int flags) {
+  // A leading "/" is relative to the root under RESOLVE_IN_ROOT; "." opens the root itself.
+  const char* p = path == "/" || path.empty() ? "." : path.c_str();
+  int fd = openat2InRoot(rootfd, p, flags);
+  if (fd >= 0) return UniqueFd(fd);
+  if (errno == ENOENT) return std::nullopt;
+  throwSysError(errno, "openat2", fmt::format("'{}' in the container rootfs", path));
+}
+
+UniqueFd ensureInRoot(int rootfd, const std::string& path, bool isDir) {
+  if (auto fd = openInRoot(rootfd, path, O_PATH)) return std::move(*fd);
+  // Walk from the root, creating what is missing. Each step re-resolves from the rootfs fd so
+  // a symlink met on the way stays inside the rootfs.
+  std::string prefix;
+  size_t pos = 0;
+  while (pos < path.size()) {
+    size_t next = path.find('/', pos + 1);
+    if (next == std::string::npos) next = path.size();
+    std::string component = path.substr(pos + 1, next - pos - 1);
+    bool last = next == path.size();
+    std::string current = prefix + "/" + component;
+    pos = next;
+    if (component.empty()) continue;
+    if (auto fd = openInRoot(rootfd, current, O_PATH)) {
+      prefix = current;
+      if (last) return std::move(*fd);
+      continue;
+    }
+    auto parent = openInRoot(rootfd, prefix.empty() ? "/" : prefix, O_PATH | O_DIRECTORY);
+    if (!parent)
+      throwSysError(ENOENT, "openat2", fmt::format("'{}' in the container rootfs", prefix));
+    if (last && !isDir) {
+      int fd = ::openat(parent->get(), component.c_str(),
+                        O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0755);
+      if (fd < 0 && errno != EEXIST)
+        throwSysError(errno, "openat", fmt::format("creating mount target '{}'", current));
+      if (fd >= 0) ::close(fd);
+    } else if (::mkdirat(parent->get(), component.c_str(), 0755) < 0 && errno != EEXIST) {
+      throwSysError(errno, "mkdirat", fmt::format("creating '{}' in the container rootfs", current));
+    }
+    prefix = current;
+    if (last) {
+      if (auto fd = openInRoot(rootfd, current, O_PATH)) return std::move(*fd);
+      throwSysError(ENOENT, "openat2", fmt::format("'{}' in the container rootfs", current));
+    }
+  }
+  return std::move(*openInRoot(rootfd, "/", O_PATH | O_DIRECTORY));
+}
+
+const char* fdPath(char (&buf)[64], int fd) {
+  std::snprintf(buf, sizeof buf, "/proc/self/fd/%d", fd);
+  return buf;
+}
+
+}  // namespace sv::ns

@@ -1,0 +1,28 @@
+// The parent <-> container-init channel: small fixed frames over a SOCK_SEQPACKET pair.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+namespace sv::ns {
+
+enum class SyncType : uint32_t {
+  kMapsWritten = 1,  // parent -> child: uid/gid maps (and time offsets) are in place
+  kNeedMaps,         // intermediate -> parent: unshared the user namespace, write the maps
+  kInitPid,          // intermediate -> parent: the container init's pid (in value)
+  kReady,            // child -> parent: set up, now waiting on the exec FIFO
+  kError,            // child -> parent: failed; err + message
+};
+
+struct SyncMsg {
+  SyncType type;
+  int32_t err;
+  int64_t value;
+  char message[1000];
+};
+
+// Returns false on EOF or error. Never throws (used in the child).
+bool syncSend(int fd, SyncType type, int err = 0, int64_t value = 0, const char* message = "") noexcept;
+bool syncRecv(int fd, SyncMsg& msg) noexcept;
+
+}  // namespace sv::ns
