@@ -1,0 +1,130 @@
+// The runc role: global flags, the command table, usage and error reporting like runc's.
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "base/log.h"
+#include "base/sys_error.h"
+#include "oci/spec.h"
+#include "personalities/runc/commands.h"
+
+namespace sv::runc {
+
+namespace {
+
+constexpr FlagSpec kGlobalFlags[] = {
+    {"debug", "", FlagKind::kBool, "enable debug logging"},
+    {"log", "", FlagKind::kString, "set the log file to write runtime logs to (default is '/dev/stderr')"},
+    {"log-format", "", FlagKind::kString, "set the log format ('text' (default), or 'json')", "text"},
+    {"root", "", FlagKind::kString, "root directory for storage of container state (this should be located in tmpfs)", "/run/sysvisor-runc"},
+    {"criu", "", FlagKind::kString, "path to the criu binary used for checkpoint and restore (unsupported)"},
+    {"systemd-cgroup", "", FlagKind::kBool, "enable systemd cgroup support, expects cgroupsPath to be of form \"slice:prefix:name\""},
+    {"rootless", "", FlagKind::kString, "ignore cgroup permission errors ('true', 'false', or 'auto')", "auto"},
+    {"help", "h", FlagKind::kBool, "show help"},
+    {"version", "v", FlagKind::kBool, "print the version"},
+};
+
+constexpr const Command* kCommands[] = {
+    &kCreateCommand, &kDeleteCommand, &kKillCommand, &kListCommand,
+    &kRunCommand,    &kSpecCommand,   &kStartCommand, &kStateCommand,
+};
+
+const Command* findCommand(std::string_view name) {
+  for (const Command* c : kCommands)
+    if (c->name == name) return c;
+  return nullptr;
+}
+
+std::string version() {
+  return fmt::format("sysvisor-runc version {}\nspec: 1.2.0\n", SV_VERSION);
+}
+
+std::string usage() {
+  std::string out =
+      "NAME:\n   sysvisor-runc - Open Container Initiative runtime for system containers\n\n"
+      "USAGE:\n   sysvisor-runc [global options] command [command options] [arguments...]\n\n"
+      "VERSION:\n   " SV_VERSION "\n\nCOMMANDS:\n";
+  for (const Command* c : kCommands) out += fmt::format("   {:<10} {}\n", c->name, c->summary);
+  out += "\nGLOBAL OPTIONS:\n" + flagsHelp(kGlobalFlags);
+  return out;
+}
+
+std::string commandUsage(const Command& c) {
+  std::string out = fmt::format("NAME:\n   sysvisor-runc {} - {}\n\nUSAGE:\n   sysvisor-runc {} "
+                                "[command options] {}\n",
+                                c.name, c.summary, c.name, c.argsUsage);
+  if (!c.flags.empty()) out += "\nOPTIONS:\n" + flagsHelp(c.flags);
+  return out;
+}
+
+void print(int fd, const std::string& s) {
+  [[maybe_unused]] auto n = ::write(fd, s.data(), s.size());
+}
+
+}  // namespace
+
+const std::string& requireArg(const ParsedFlags& f, size_t i, std::string_view command,
+                              std::string_view what) {
+  if (f.positionals.size() <= i)
+    throw UserError(fmt::format("\"{}\" requires {}", command, what));
+  return f.positionals[i];
+}
+
+void expectArgs(const ParsedFlags& f, size_t n, std::string_view command) {
+  if (f.positionals.size() != n)
+    throw UserError(fmt::format("\"{}\" requires exactly {} argument(s)", command, n));
+}
+
+int runcMain(int argc, char** argv) {
+  std::span<char* const> args(argv + 1, static_cast<size_t>(argc - 1));
+  GlobalOptions g;
+  try {
+    ParsedFlags global = parseFlags(kGlobalFlags, args, true);
+    g.root = global.str("root", g.root);
+    g.log = global.str("log");
+    g.logFormat = global.str("log-format", "text");
+    g.debug = global.flag("debug");
+    g.systemdCgroup = global.flag("systemd-cgroup");
+    if (g.logFormat != "text" && g.logFormat != "json")
+      throw UserError(fmt::format("unknown log-format \"{}\": use text or json", g.logFormat));
+    log::init(g.log, g.logFormat == "json" ? log::Format::kJson : log::Format::kText,
+              g.debug ? log::Level::kDebug : log::Level::kWarn);
+    if (global.flag("version")) {
+      print(STDOUT_FILENO, version());
+      return 0;
+    }
+    if (global.positionals.empty() || global.flag("help")) {
+      print(STDOUT_FILENO, usage());
+      return global.positionals.empty() && !global.flag("help") ? 0 : 0;
+    }
+    // Everything after the command name belongs to the command.
+    size_t consumed = args.size() - global.positionals.size();
+    std::string_view name = global.positionals[0];
+    if (name == "help") {
+      const Command* c = global.positionals.size() > 1 ? findCommand(global.positionals[1]) : nullptr;
+      print(STDOUT_FILENO, c ? commandUsage(*c) : usage());
+      return 0;
+    }
+    const Command* cmd = findCommand(name);
+    if (!cmd) throw UserError(fmt::format("No help topic for '{}'", name));
+    auto rest = args.subspan(consumed + 1);
+    for (char* a : rest) {
+      std::string_view s = a;
+      if (s == "--") break;
+      if (s == "--help" || s == "-h" || s == "-help") {
+        print(STDOUT_FILENO, commandUsage(*cmd));
+        return 0;
+      }
+    }
+    ParsedFlags f = parseFlags(cmd->flags, rest, cmd->stopAtPositional);
+    log::debug("command {} {}", name, fmt::join(f.positionals, " "));
+    return cmd->run(g, f);
+  } catch (const std::exception& e) {
+    log::error("{}", e.what());
+    // Like runc: with --log, the log gets the structured line and stderr the plain message.
+    if (!log::toStderr()) print(STDERR_FILENO, std::string(e.what()) + "\n");
+    return 1;
+  }
+}
+
+}  // namespace sv::runc

@@ -1,0 +1,35 @@
+#include "personalities/runc/commands.h"
+
+#include <signal.h>
+
+#include <fmt/format.h>
+
+#include "base/sys_error.h"
+#include "personalities/runc/signals.h"
+
+namespace sv::runc {
+
+namespace {
+constexpr FlagSpec kFlags[] = {
+    {"all", "a", FlagKind::kBool, "send the specified signal to all processes inside the container"},
+};
+
+int run(const GlobalOptions& g, const ParsedFlags& f) {
+  if (f.positionals.empty() || f.positionals.size() > 2) expectArgs(f, 1, "kill");
+  int sig = SIGTERM;
+  if (f.positionals.size() == 2) {
+    auto parsed = parseSignal(f.positionals[1]);
+    if (!parsed) throw UserError(fmt::format("unknown signal \"{}\"", f.positionals[1]));
+    sig = *parsed;
+  }
+  killContainer(g, f.positionals[0], sig, f.flag("all"));
+  return 0;
+}
+}  // namespace
+
+const Command kKillCommand{"kill", "<container-id> [signal]",
+                           "kill sends the specified signal (default: SIGTERM) to the container's "
+                           "init process",
+                           kFlags, run};
+
+}  // namespace sv::runc

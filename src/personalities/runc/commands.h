@@ -1,0 +1,39 @@
+// The runc command table: one thin file per command (cmd_*.cc), each a Command value.
+#pragma once
+
+#include <span>
+#include <string_view>
+
+#include "personalities/runc/flags.h"
+#include "personalities/runc/lifecycle.h"
+
+namespace sv::runc {
+
+struct Command {
+  std::string_view name;
+  std::string_view argsUsage;  // "<container-id>"
+  std::string_view summary;
+  std::span<const FlagSpec> flags;
+  int (*run)(const GlobalOptions&, const ParsedFlags&);
+  bool stopAtPositional = false;
+};
+
+extern const Command kCreateCommand;
+extern const Command kStartCommand;
+extern const Command kRunCommand;
+extern const Command kStateCommand;
+extern const Command kListCommand;
+extern const Command kKillCommand;
+extern const Command kDeleteCommand;
+extern const Command kSpecCommand;
+
+// Returns positional i or throws UserError naming the command's usage.
+const std::string& requireArg(const ParsedFlags& f, size_t i, std::string_view command,
+                              std::string_view what);
+// Throws unless exactly n positionals were given (runc: "... requires exactly 1 argument(s)").
+void expectArgs(const ParsedFlags& f, size_t n, std::string_view command);
+
+// The entry point of the runc role.
+int runcMain(int argc, char** argv);
+
+}  // namespace sv::runc

@@ -1,0 +1,322 @@
+#include "personalities/runc/lifecycle.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+
+#include "base/file_util.h"
+#include "base/log.h"
+#include "base/process.h"
+#include "base/sys_error.h"
+#include "nsutil/launch.h"
+#include "nsutil/plan.h"
+#include "oci/spec.h"
+#include "personalities/runc/container_id.h"
+
+namespace sv::runc {
+
+namespace {
+
+UserError notExist(const std::string& id) {
+  return UserError(fmt::format("container \"{}\" does not exist", id));
+}
+
+std::string absoluteBundle(const std::string& bundle) {
+  std::string path = bundle.empty() ? "." : bundle;
+  char buf[PATH_MAX];
+  if (!::realpath(path.c_str(), buf))
+    throw UserError(fmt::format("bundle directory \"{}\" does not exist: {} (give --bundle the "
+                                "directory that holds config.json)",
+                                path, std::strerror(errno)));
+  return buf;
+}
+
+oci::Spec loadSpec(const std::string& bundle) {
+  std::string path = bundle + "/config.json";
+  auto text = readFileIfExists(path);
+  if (!text)
+    throw UserError(fmt::format("no config.json in bundle \"{}\": create one with `sysvisor-runc "
+                                "spec` or point --bundle at the right directory",
+                                bundle));
+  try {
+    return oci::parseSpec(*text);
+  } catch (const oci::SpecError& e) {
+    throw UserError(fmt::format("{} ({})", e.what(), path));
+  }
+}
+
+bool specMountsCgroups(const oci::Spec& spec) {
+  for (const auto& m : spec.mounts)
+    if (m.type == "cgroup" || m.type == "cgroup2") return true;
+  return false;
+}
+
+// Removes the state directory of a create that did not finish, unless disarmed.
+struct CreateCleanup {
+  const StateStore& store;
+  std::string id;
+  bool armed = true;
+  ~CreateCleanup() {
+    if (!armed) return;
+    try {
+      store.remove(id);
+    } catch (...) {
+    }
+  }
+};
+
+void writePidFile(const std::string& path, pid_t pid) {
+  std::string abs = path;
+  std::string dir = ".", name = path;
+  if (auto slash = abs.rfind('/'); slash != std::string::npos) {
+    dir = slash == 0 ? "/" : abs.substr(0, slash);
+    name = abs.substr(slash + 1);
+  }
+  UniqueFd d(SV_SYSCALL(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC), "pid file dir '{}'",
+                        dir));
+  writeFileAtomic(d.get(), name, std::to_string(pid), 0644);
+}
+
+uint64_t pidNsInode(pid_t pid) {
+  struct stat st;
+  std::string p = fmt::format("/proc/{}/ns/pid", pid);
+  return ::stat(p.c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
+struct Created {
+  ContainerState state;
+  ChildGuard init;
+};
+
+// Steps of create, shared by `create` and `run`. execFifo: split create/start through a
+// FIFO (create) or exec at once (run).
+Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFifo) {
+  validateContainerId(o.id);
+  StateStore store(g.root);
+  std::string bundle = absoluteBundle(o.bundle);
+  oci::Spec spec = loadSpec(bundle);
+
+  ns::PlanOptions po;
+  po.bundle = bundle;
+  po.noPivot = o.noPivot;
+  po.preserveFds = o.preserveFds;
+  if (specMountsCgroups(spec)) ns::parseCgroupLayout(readFile("/proc/self/mountinfo"), po);
+  ns::LaunchPlan plan = ns::buildPlan(spec, po);
+  if (!o.consoleSocket.empty())
+    throw UserError("--console-socket is not supported by this build yet (terminals come next)");
+
+  UniqueFd lock = store.createAndLock(o.id);
+  CreateCleanup cleanup{store, o.id};
+  UniqueFd fifo;
+  if (execFifo) {
+    std::string fifoPath = store.execFifoPath(o.id);
+    mode_t old = ::umask(0);
+    int r = ::mkfifo(fifoPath.c_str(), 0622);
+    ::umask(old);
+    if (r != 0) throwSysError(errno, "mkfifo", fmt::format("'{}'", fifoPath));
+    fifo = UniqueFd(SV_SYSCALL(::open(fifoPath.c_str(), O_PATH | O_CLOEXEC), "'{}'", fifoPath));
+  }
+
+  ns::Launched launched = ns::launchInit(plan, execFifo ? fifo.get() : -1);
+  Created c{{}, std::move(launched.init)};
+  ContainerState& s = c.state;
+  s.id = o.id;
+  s.pid = c.init.pid();
+  auto st = readProcStat(s.pid);
+  if (!st) throw UserError("the container init exited right after setup");
+  s.pidStartTime = st->startTime;
+  s.bundle = bundle;
+  s.rootfs = spec.root.path[0] == '/' ? spec.root.path : ns::cleanPath(bundle + "/" + spec.root.path);
+  s.created = nowRfc3339();
+  s.ociVersion = spec.ociVersion;
+  s.annotations = spec.annotations;
+  s.privatePidNs = (plan.cloneFlags & CLONE_NEWPID) != 0;
+  s.pidNsInode = pidNsInode(s.pid);
+  store.save(s);
+  if (!o.pidFile.empty()) writePidFile(o.pidFile, s.pid);
+  cleanup.armed = false;
+  return c;
+}
+
+// Opens the FIFO for reading, which lets the init exec; waits until it has written its byte
+// or died.
+void releaseInit(const StateStore& store, const ContainerState& s, int pidfd) {
+  std::string path = store.execFifoPath(s.id);
+  UniqueFd fifo(SV_SYSCALL(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC), "'{}'", path));
+  struct pollfd fds[2] = {{fifo.get(), POLLIN, 0}, {pidfd, POLLIN, 0}};
+  for (;;) {
+    SV_SYSCALL(::poll(fds, 2, -1), "exec fifo");
+    if (fds[0].revents & (POLLIN | POLLHUP)) {
+      char c;
+      if (::read(fifo.get(), &c, 1) == 1) break;
+    }
+    if (fds[1].revents & POLLIN)
+      throw UserError(fmt::format("container \"{}\" init exited before it could start", s.id));
+  }
+  ::unlink(path.c_str());
+}
+
+UniqueFd openInit(const ContainerState& s) {
+  UniqueFd fd = pidfdOpen(s.pid);
+  // Checked after pidfd_open: the fd now pins the process, so it cannot be a recycled pid.
+  if (!fd || !initAlive(s)) return UniqueFd();
+  return fd;
+}
+
+// Signals every process in the container's pid namespace (init last).
+void signalAll(const ContainerState& s, int sig) {
+  if (!s.privatePidNs || s.pidNsInode == 0) return;
+  DIR* d = ::opendir("/proc");
+  if (!d) return;
+  while (struct dirent* e = ::readdir(d)) {
+    char* end;
+    long pid = std::strtol(e->d_name, &end, 10);
+    if (*end || pid <= 0 || pid == s.pid) continue;
+    UniqueFd pfd = pidfdOpen(static_cast<pid_t>(pid));
+    if (!pfd) continue;
+    if (pidNsInode(static_cast<pid_t>(pid)) == s.pidNsInode) pidfdSignal(pfd.get(), sig);
+  }
+  ::closedir(d);
+}
+
+void waitGone(int pidfd, const std::string& id) {
+  struct pollfd p = {pidfd, POLLIN, 0};
+  int r;
+  do {
+    r = ::poll(&p, 1, 10000);
+  } while (r < 0 && errno == EINTR);
+  if (r == 0) throw UserError(fmt::format("container \"{}\" did not exit within 10s of SIGKILL", id));
+}
+
+void killAndWait(const ContainerState& s) {
+  UniqueFd fd = openInit(s);
+  if (!fd) return;
+  pidfdSignal(fd.get(), SIGKILL);
+  signalAll(s, SIGKILL);
+  waitGone(fd.get(), s.id);
+}
+
+void destroy(const StateStore& store, const ContainerState& s) {
+  // Cgroups, hooks and daemon registrations are released here in later issues.
+  store.remove(s.id);
+}
+
+}  // namespace
+
+void createContainer(const GlobalOptions& g, const CreateOptions& o) {
+  Created c = createSteps(g, o, true);
+  (void)c.init.release();
+}
+
+void startContainer(const GlobalOptions& g, const std::string& id) {
+  validateContainerId(id);
+  StateStore store(g.root);
+  auto lock = store.lock(id);
+  if (!lock) throw notExist(id);
+  auto s = store.load(id);
+  if (!s) throw notExist(id);
+  switch (store.status(*s)) {
+    case Status::kCreated: break;
+    case Status::kStopped: throw UserError("cannot start a container that has stopped");
+    default: throw UserError("cannot start an already running container");
+  }
+  UniqueFd pidfd = openInit(*s);
+  if (!pidfd) throw UserError("cannot start a container that has stopped");
+  releaseInit(store, *s, pidfd.get());
+}
+
+int runContainer(const GlobalOptions& g, const CreateOptions& o, bool detach) {
+  // Block the signals we forward before the init exists, so none is lost; the init resets
+  // its mask before it execs.
+  sigset_t all, old;
+  sigfillset(&all);
+  sigdelset(&all, SIGSEGV);
+  sigdelset(&all, SIGBUS);
+  sigdelset(&all, SIGFPE);
+  sigdelset(&all, SIGILL);
+  if (!detach) ::sigprocmask(SIG_BLOCK, &all, &old);
+  Created c = createSteps(g, o, detach);
+  StateStore store(g.root);
+  if (detach) {
+    releaseInit(store, c.state, c.init.pidfd());
+    (void)c.init.release();
+    return 0;
+  }
+  UniqueFd sfd(SV_SYSCALL(::signalfd(-1, &all, SFD_CLOEXEC), "signals"));
+  struct pollfd fds[2] = {{sfd.get(), POLLIN, 0}, {c.init.pidfd(), POLLIN, 0}};
+  for (;;) {
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      throwSysError(errno, "poll", "waiting for the container");
+    }
+    if (fds[1].revents & POLLIN) break;
+    if (fds[0].revents & POLLIN) {
+      struct signalfd_siginfo si;
+      if (::read(sfd.get(), &si, sizeof si) != sizeof si) continue;
+      int sig = static_cast<int>(si.ssi_signo);
+      if (sig == SIGCHLD || sig == SIGWINCH || sig == SIGURG) continue;
+      pidfdSignal(c.init.pidfd(), sig);
+    }
+  }
+  int code = waitExitCode(c.init.pidfd());
+  (void)c.init.release();
+  if (auto lock = store.lock(o.id)) {
+    signalAll(c.state, SIGKILL);
+    destroy(store, c.state);
+  }
+  return code;
+}
+
+void killContainer(const GlobalOptions& g, const std::string& id, int sig, bool all) {
+  validateContainerId(id);
+  StateStore store(g.root);
+  auto s = store.load(id);
+  if (!s) throw notExist(id);
+  UniqueFd fd = openInit(*s);
+  if (!fd) {
+    if (all) return;
+    throw UserError("container not running");
+  }
+  if (all) signalAll(*s, sig);
+  if (!pidfdSignal(fd.get(), sig)) throwSysError(errno, "kill", fmt::format("container \"{}\"", id));
+}
+
+void deleteContainer(const GlobalOptions& g, const std::string& id, bool force) {
+  validateContainerId(id);
+  StateStore store(g.root);
+  auto lock = store.lock(id);
+  std::optional<ContainerState> s;
+  if (lock) s = store.load(id);
+  if (!s) {
+    // An aborted create may have left a directory without state: remove it.
+    store.remove(id);
+    if (force) return;
+    throw notExist(id);
+  }
+  Status status = store.status(*s);
+  if (status == Status::kRunning || status == Status::kPaused) {
+    if (!force)
+      throw UserError(fmt::format("cannot delete container {} that is not stopped: {}", id,
+                                  statusName(status)));
+  }
+  if (status != Status::kStopped) killAndWait(*s);
+  else if (s->privatePidNs) signalAll(*s, SIGKILL);
+  destroy(store, *s);
+}
+
+std::string containerStateJson(const GlobalOptions& g, const std::string& id) {
+  validateContainerId(id);
+  StateStore store(g.root);
+  auto s = store.load(id);
+  if (!s) throw notExist(id);
+  return stateReport(*s, store.status(*s), true);
+}
+
+}  // namespace sv::runc

@@ -1,0 +1,35 @@
+// The container lifecycle as named steps; the CLI files are thin wrappers around these.
+#pragma once
+
+#include <string>
+
+#include "personalities/runc/state_store.h"
+
+namespace sv::runc {
+
+struct GlobalOptions {
+  std::string root = "/run/sysvisor-runc";
+  std::string log;
+  std::string logFormat = "text";
+  bool debug = false;
+  bool systemdCgroup = false;
+};
+
+struct CreateOptions {
+  std::string id;
+  std::string bundle;  // "" = current directory
+  std::string pidFile;
+  std::string consoleSocket;
+  bool noPivot = false;
+  int preserveFds = 0;
+};
+
+void createContainer(const GlobalOptions& g, const CreateOptions& o);
+void startContainer(const GlobalOptions& g, const std::string& id);
+// Foreground run returns the container's exit code (128+n for a signal); detached returns 0.
+int runContainer(const GlobalOptions& g, const CreateOptions& o, bool detach);
+void killContainer(const GlobalOptions& g, const std::string& id, int sig, bool all);
+void deleteContainer(const GlobalOptions& g, const std::string& id, bool force);
+std::string containerStateJson(const GlobalOptions& g, const std::string& id);
+
+}  // namespace sv::runc

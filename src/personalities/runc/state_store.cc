@@ -1,0 +1,213 @@
+#include "personalities/runc/state_store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <time.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "base/file_util.h"
+#include "base/process.h"
+#include "base/sys_error.h"
+
+namespace sv::runc {
+
+namespace {
+constexpr const char* kStateFile = "state.json";
+constexpr const char* kLockFile = ".lock";
+
+void removeTree(int dirfd) {
+  DIR* d = ::fdopendir(dirfd);
+  if (!d) return;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    if (e->d_type == DT_DIR) {
+      int sub = ::openat(::dirfd(d), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (sub >= 0) removeTree(sub);
+      ::unlinkat(::dirfd(d), name.c_str(), AT_REMOVEDIR);
+    } else {
+      ::unlinkat(::dirfd(d), name.c_str(), 0);
+    }
+  }
+  ::closedir(d);
+}
+}  // namespace
+
+const char* statusName(Status s) {
+  switch (s) {
+    case Status::kCreating: return "creating";
+    case Status::kCreated: return "created";
+    case Status::kRunning: return "running";
+    case Status::kPaused: return "paused";
+    case Status::kStopped: return "stopped";
+  }
+  return "unknown";
+}
+
+std::string nowRfc3339() {
+  struct timespec ts;
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  struct tm tm;
+  ::gmtime_r(&ts.tv_sec, &tm);
+  char buf[64];
+  ::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  return fmt::format("{}.{:09d}Z", buf, ts.tv_nsec);
+}
+
+std::string stateToJson(const ContainerState& s) {
+  nlohmann::json j = {{"id", s.id},
+                      {"pid", s.pid},
+                      {"pidStartTime", s.pidStartTime},
+                      {"bundle", s.bundle},
+                      {"rootfs", s.rootfs},
+                      {"created", s.created},
+                      {"ociVersion", s.ociVersion},
+                      {"annotations", s.annotations},
+                      {"privatePidNs", s.privatePidNs},
+                      {"pidNsInode", s.pidNsInode},
+                      {"owner", s.owner}};
+  return j.dump();
+}
+
+ContainerState stateFromJson(const std::string& text) {
+  auto j = nlohmann::json::parse(text);
+  ContainerState s;
+  s.id = j.at("id").get<std::string>();
+  s.pid = j.at("pid").get<pid_t>();
+  s.pidStartTime = j.at("pidStartTime").get<uint64_t>();
+  s.bundle = j.at("bundle").get<std::string>();
+  s.rootfs = j.at("rootfs").get<std::string>();
+  s.created = j.at("created").get<std::string>();
+  s.ociVersion = j.value("ociVersion", "");
+  s.annotations = j.value("annotations", std::map<std::string, std::string>{});
+  s.privatePidNs = j.value("privatePidNs", false);
+  s.pidNsInode = j.value("pidNsInode", uint64_t{0});
+  s.owner = j.value("owner", "");
+  return s;
+}
+
+std::string stateReport(const ContainerState& s, Status status, bool pretty) {
+  nlohmann::ordered_json j;
+  j["ociVersion"] = s.ociVersion;
+  j["id"] = s.id;
+  j["pid"] = status == Status::kStopped ? 0 : s.pid;
+  j["status"] = statusName(status);
+  j["bundle"] = s.bundle;
+  j["rootfs"] = s.rootfs;
+  j["created"] = s.created;
+  j["owner"] = s.owner;
+  if (!s.annotations.empty()) j["annotations"] = s.annotations;
+  return pretty ? j.dump(2) : j.dump();
+}
+
+StateStore::StateStore(std::string root) : root_(std::move(root)) {}
+
+void StateStore::ensureRoot() const {
+  if (::mkdir(root_.c_str(), 0700) == 0 || errno == EEXIST) return;
+  if (errno != ENOENT) throwSysError(errno, "mkdir", fmt::format("state root '{}'", root_));
+  // Create the parents (0755, like runc's MkdirAll), then the root itself 0700.
+  for (size_t p = root_.find('/', 1); p != std::string::npos; p = root_.find('/', p + 1)) {
+    std::string parent = root_.substr(0, p);
+    if (::mkdir(parent.c_str(), 0755) != 0 && errno != EEXIST)
+      throwSysError(errno, "mkdir", fmt::format("'{}'", parent));
+  }
+  if (::mkdir(root_.c_str(), 0700) != 0 && errno != EEXIST)
+    throwSysError(errno, "mkdir", fmt::format("state root '{}'", root_));
+}
+
+UniqueFd StateStore::createAndLock(const std::string& id) const {
+  ensureRoot();
+  std::string d = dir(id);
+  if (::mkdir(d.c_str(), 0700) != 0) {
+    if (errno == EEXIST) throw UserError(fmt::format("container with id \"{}\" already exists", id));
+    throwSysError(errno, "mkdir", fmt::format("'{}'", d));
+  }
+  std::string lockPath = d + "/" + kLockFile;
+  UniqueFd fd(SV_SYSCALL(::open(lockPath.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600), "'{}'",
+                         lockPath));
+  SV_SYSCALL(::flock(fd.get(), LOCK_EX), "'{}'", lockPath);
+  return fd;
+}
+
+std::optional<UniqueFd> StateStore::lock(const std::string& id) const {
+  std::string lockPath = dir(id) + "/" + kLockFile;
+  for (;;) {
+    int fd = ::open(lockPath.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == ENOENT || errno == ENOTDIR) return std::nullopt;
+      throwSysError(errno, "open", fmt::format("'{}'", lockPath));
+    }
+    UniqueFd owned(fd);
+    SV_SYSCALL(::flock(fd, LOCK_EX), "'{}'", lockPath);
+    // The holder may have deleted the container while we waited.
+    struct stat a, b;
+    if (::fstat(fd, &a) == 0 && ::stat(lockPath.c_str(), &b) == 0 && a.st_ino == b.st_ino)
+      return owned;
+    if (::access(dir(id).c_str(), F_OK) != 0) return std::nullopt;
+  }
+}
+
+std::optional<ContainerState> StateStore::load(const std::string& id) const {
+  auto text = readFileIfExists(dir(id) + "/" + kStateFile);
+  if (!text) return std::nullopt;
+  try {
+    return stateFromJson(*text);
+  } catch (const std::exception& e) {
+    throw UserError(fmt::format("state of container \"{}\" in '{}' is corrupt ({}): remove it "
+                                "with `delete --force {}`",
+                                id, dir(id), e.what(), id));
+  }
+}
+
+void StateStore::save(const ContainerState& s) const {
+  UniqueFd d(SV_SYSCALL(::open(dir(s.id).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC), "'{}'",
+                        dir(s.id)));
+  writeFileAtomic(d.get(), kStateFile, stateToJson(s), 0600);
+}
+
+void StateStore::remove(const std::string& id) const {
+  std::string d = dir(id);
+  int fd = ::open(d.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return;
+  removeTree(fd);
+  if (::rmdir(d.c_str()) != 0 && errno != ENOENT)
+    throwSysError(errno, "rmdir", fmt::format("'{}'", d));
+}
+
+std::vector<std::string> StateStore::list() const {
+  std::vector<std::string> ids;
+  DIR* d = ::opendir(root_.c_str());
+  if (!d) return ids;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name == "." || name == ".." || name[0] == '.') continue;
+    if (e->d_type == DT_DIR) ids.push_back(name);
+  }
+  ::closedir(d);
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+bool StateStore::hasExecFifo(const std::string& id) const {
+  return ::access(execFifoPath(id).c_str(), F_OK) == 0;
+}
+
+bool initAlive(const ContainerState& s) {
+  if (s.pid <= 0) return false;
+  auto st = readProcStat(s.pid);
+  return st && st->startTime == s.pidStartTime && st->state != 'Z' && st->state != 'X';
+}
+
+Status StateStore::status(const ContainerState& s) const {
+  if (!initAlive(s)) return Status::kStopped;
+  if (hasExecFifo(s.id)) return Status::kCreated;
+  return Status::kRunning;
+}
+
+}  // namespace sv::runc

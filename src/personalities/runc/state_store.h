@@ -1,0 +1,70 @@
+// Per-container state under --root: <root>/<id>/{state.json, exec.fifo, .lock}. The status is
+// computed from the live process (pid + start time), never trusted from the file.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/unique_fd.h"
+
+namespace sv::runc {
+
+enum class Status { kCreating, kCreated, kRunning, kPaused, kStopped };
+const char* statusName(Status s);
+
+struct ContainerState {
+  std::string id;
+  pid_t pid = 0;
+  uint64_t pidStartTime = 0;
+  std::string bundle;
+  std::string rootfs;
+  std::string created;  // RFC 3339 with nanoseconds, UTC
+  std::string ociVersion;
+  std::map<std::string, std::string> annotations;
+  bool privatePidNs = false;  // kill --all and delete can rely on pid namespace teardown
+  uint64_t pidNsInode = 0;    // to find every process of the container
+  std::string owner;
+};
+
+std::string stateToJson(const ContainerState& s);
+ContainerState stateFromJson(const std::string& json);
+
+// The JSON `state` prints (runtime-spec state plus runc's extra fields), pretty-printed.
+std::string stateReport(const ContainerState& s, Status status, bool pretty);
+
+class StateStore {
+ public:
+  explicit StateStore(std::string root);
+  const std::string& root() const { return root_; }
+  std::string dir(const std::string& id) const { return root_ + "/" + id; }
+
+  // Creates the root (0700) if needed.
+  void ensureRoot() const;
+  // Creates <root>/<id> (0700) and locks it; throws UserError if the id exists.
+  UniqueFd createAndLock(const std::string& id) const;
+  // Locks an existing container; nullopt if it does not exist.
+  std::optional<UniqueFd> lock(const std::string& id) const;
+  std::optional<ContainerState> load(const std::string& id) const;
+  void save(const ContainerState& s) const;
+  void remove(const std::string& id) const;
+  std::vector<std::string> list() const;
+
+  Status status(const ContainerState& s) const;
+  bool hasExecFifo(const std::string& id) const;
+  std::string execFifoPath(const std::string& id) const { return dir(id) + "/exec.fifo"; }
+
+ private:
+  std::string root_;
+};
+
+// Is the process the container's init (same pid and start time) and not a zombie?
+bool initAlive(const ContainerState& s);
+
+std::string nowRfc3339();
+
+}  // namespace sv::runc
