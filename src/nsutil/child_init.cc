@@ -62,7 +62,10 @@ void pivot(const LaunchPlan& plan, int rootfd) {
     SV_SYSCALL(::chroot("."), "into the rootfs");
   } else {
     // pivot_root(".", ".") stacks the old root on top of the new one; detach it right away.
+    UniqueFd oldRoot(SV_SYSCALL(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC), "old root"));
     SV_SYSCALL(::syscall(SYS_pivot_root, ".", "."), "'{}'", plan.rootfs);
+    // Work on the old root explicitly: the kernel does not promise what "." is now.
+    SV_SYSCALL(::fchdir(oldRoot.get()), "old root");
     // Keep the unmount of the old root from propagating to the host.
     SV_SYSCALL(::mount(nullptr, ".", nullptr, MS_SLAVE | MS_REC, nullptr), "old root");
     SV_SYSCALL(::umount2(".", MNT_DETACH), "old root");
@@ -216,10 +219,26 @@ int lastCap() noexcept {
 
 // Closes every fd above the preserved ones except the two the init needs. The runtime's other
 // fds (the state lock above all: flock is held by every copy) must not live on in the init.
-void closeInheritedFds(const LaunchPlan& plan, int syncFd, int execFifoFd) noexcept {
+void closeInheritedFds(const LaunchPlan& plan, const InitFds& fds) noexcept {
   unsigned first = 3 + static_cast<unsigned>(plan.preserveFds);
-  int keep[2] = {std::min(syncFd, execFifoFd), std::max(syncFd, execFifoFd)};
-  for (int k : keep) {
+  // At most a handful of fds: a fixed array, sorted by insertion.
+  int keep[64];
+  size_t n = 0;
+  auto add = [&](int fd) {
+    if (fd < 0 || n == 64) return;
+    size_t i = n++;
+    while (i > 0 && keep[i - 1] > fd) {
+      keep[i] = keep[i - 1];
+      --i;
+    }
+    keep[i] = fd;
+  };
+  add(fds.sync);
+  add(fds.execFifo);
+  if (fds.mountTrees)
+    for (int fd : *fds.mountTrees) add(fd);
+  for (size_t i = 0; i < n; ++i) {
+    int k = keep[i];
     if (k < 0 || static_cast<unsigned>(k) < first) continue;
     if (static_cast<unsigned>(k) > first) ::syscall(SYS_close_range, first, k - 1, 0);
     first = static_cast<unsigned>(k) + 1;
@@ -229,15 +248,17 @@ void closeInheritedFds(const LaunchPlan& plan, int syncFd, int execFifoFd) noexc
 
 }  // namespace
 
-[[noreturn]] void childMain(const LaunchPlan& plan, int syncFd, int execFifoFd,
-                            bool waitForMaps) noexcept {
-  closeInheritedFds(plan, syncFd, execFifoFd);
+[[noreturn]] void childMain(const LaunchPlan& plan, const InitFds& fds, bool fastPath) noexcept {
+  closeInheritedFds(plan, fds);
+  const int syncFd = fds.sync, execFifoFd = fds.execFifo;
   resetSignals();
   ::umask(0);
   try {
-    if (waitForMaps) {
+    if (fastPath) {
       SyncMsg msg;
-      if (!syncRecv(syncFd, msg) || msg.type != SyncType::kMapsWritten) ::_exit(1);
+      if (!syncRecv(syncFd, msg) || msg.type != SyncType::kGo) ::_exit(1);
+      if (plan.cloneFlags & CLONE_NEWCGROUP)
+        SV_SYSCALL(::unshare(CLONE_NEWCGROUP), "cgroup namespace");
     }
     // Phase A, still with the host credentials: the root mount's propagation, the rootfs
     // bind, and fds of everything outside the rootfs that we will need.
@@ -272,7 +293,7 @@ void closeInheritedFds(const LaunchPlan& plan, int syncFd, int execFifoFd) noexc
                  *plan.domainname);
 
     // Phase C: mounts, devices, the working directory.
-    setupMounts(plan, rootfd.get(), sources);
+    setupMounts(plan, rootfd.get(), sources, *fds.mountTrees);
     sources.clear();
     setupDevices(plan, rootfd.get());
     if (plan.cwd != "/") ensureInRoot(rootfd.get(), plan.cwd, true);

@@ -14,6 +14,7 @@
 
 #include "base/file_util.h"
 #include "base/sys_error.h"
+#include "nsutil/cgroup/cgroup.h"
 #include "nsutil/sync.h"
 
 namespace sv::ns {
@@ -23,7 +24,8 @@ namespace {
 pid_t clone3(unsigned long long flags, int* pidfd) {
   struct clone_args args {};
   args.flags = flags;
-  args.exit_signal = SIGCHLD;
+  // clone3 refuses an exit signal with CLONE_PARENT: the child then inherits ours (SIGCHLD).
+  args.exit_signal = (flags & CLONE_PARENT) ? 0 : SIGCHLD;
   if (flags & CLONE_PIDFD) args.pidfd = reinterpret_cast<uint64_t>(pidfd);
   return static_cast<pid_t>(::syscall(SYS_clone3, &args, sizeof args));
 }
@@ -43,8 +45,11 @@ void writeMaps(pid_t pid, const LaunchPlan& plan) {
 // The slow path for joined namespaces and time offsets: setns, unshare (a pid or time
 // namespace applies only to children), then fork the real init as a sibling (CLONE_PARENT)
 // so the runtime can wait for it.
-[[noreturn]] void intermediateMain(const LaunchPlan& plan, int syncFd, int execFifoFd) noexcept {
+[[noreturn]] void intermediateMain(const LaunchPlan& plan, const InitFds& fds) noexcept {
+  int syncFd = fds.sync;
   try {
+    SyncMsg go;
+    if (!syncRecv(syncFd, go) || go.type != SyncType::kGo) ::_exit(1);
     for (const auto& j : plan.joins) {
       UniqueFd ns(SV_SYSCALL(::open(j.path.c_str(), O_RDONLY | O_CLOEXEC), "namespace '{}'", j.path));
       SV_SYSCALL(::setns(ns.get(), oci::nsCloneFlag(j.type)), "joining {} namespace '{}'",
@@ -68,7 +73,7 @@ void writeMaps(pid_t pid, const LaunchPlan& plan) {
     }
     pid_t pid = clone3(CLONE_PARENT, nullptr);
     if (pid < 0) throwSysError(errno, "clone3", "container init");
-    if (pid == 0) childMain(plan, syncFd, execFifoFd, false);
+    if (pid == 0) childMain(plan, fds, false);
     syncSend(syncFd, SyncType::kInitPid, 0, pid);
     ::_exit(0);
   } catch (const std::exception& e) {
@@ -86,27 +91,31 @@ void writeMaps(pid_t pid, const LaunchPlan& plan) {
 
 }  // namespace
 
-Launched launchInit(const LaunchPlan& plan, int execFifoFd) {
+Launched launchInit(const LaunchPlan& plan, int execFifoFd,
+                    const std::vector<std::string>& cgroupPaths,
+                    const std::vector<int>& mountTrees) {
   int sp[2];
   SV_SYSCALL(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp), "sync socket");
   UniqueFd parentSock(sp[0]), childSock(sp[1]);
 
   unsigned long long flags = CLONE_PIDFD;
-  if (!plan.needsIntermediate) flags |= static_cast<unsigned>(plan.cloneFlags);
+  // The cgroup namespace is created by the child once it sits in its own cgroup, so that
+  // cgroup is the namespace's root.
+  if (!plan.needsIntermediate) flags |= static_cast<unsigned>(plan.cloneFlags & ~CLONE_NEWCGROUP);
   int pidfd = -1;
   pid_t pid = clone3(flags, &pidfd);
   if (pid < 0) throwSysError(errno, "clone3", "container init");
   if (pid == 0) {
-    if (plan.needsIntermediate) intermediateMain(plan, childSock.get(), execFifoFd);
-    childMain(plan, childSock.get(), execFifoFd, plan.newUserNs);
+    InitFds fds{childSock.get(), execFifoFd, &mountTrees};
+    if (plan.needsIntermediate) intermediateMain(plan, fds);
+    childMain(plan, fds, true);
   }
   ChildGuard guard(pid, UniqueFd(pidfd));
   childSock.reset();
 
-  if (plan.newUserNs && !plan.needsIntermediate) {
-    writeMaps(pid, plan);
-    syncSend(parentSock.get(), SyncType::kMapsWritten);
-  }
+  cg::attach(cgroupPaths, pid);
+  if (plan.newUserNs && !plan.needsIntermediate) writeMaps(pid, plan);
+  syncSend(parentSock.get(), SyncType::kGo);
   for (;;) {
     SyncMsg msg;
     if (!syncRecv(parentSock.get(), msg)) {
@@ -132,6 +141,7 @@ Launched launchInit(const LaunchPlan& plan, int execFifoFd) {
       }
       case SyncType::kReady: return Launched{std::move(guard)};
       case SyncType::kError: throwChildError(msg);
+      case SyncType::kGo:
       case SyncType::kMapsWritten: break;
     }
   }

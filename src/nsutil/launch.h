@@ -15,11 +15,23 @@ struct Launched {
 };
 
 // execFifoFd: an O_PATH fd of the exec FIFO the init opens for writing before exec; -1 means
-// exec at once (no create/start split). Throws SysError with the child's errno and message.
-Launched launchInit(const LaunchPlan& plan, int execFifoFd);
+// exec at once (no create/start split). cgroupPaths: directories the init is moved into
+// before it creates its cgroup namespace. Throws UserError with the child's message.
+// mountTrees: per plan.mounts entry, a detached tree to move into place (idmapped binds) or -1.
+Launched launchInit(const LaunchPlan& plan, int execFifoFd,
+                    const std::vector<std::string>& cgroupPaths,
+                    const std::vector<int>& mountTrees);
+
+// The fds the init keeps from the runtime.
+struct InitFds {
+  int sync = -1;
+  int execFifo = -1;
+  const std::vector<int>* mountTrees = nullptr;
+};
 
 // The child's entry, used by launchInit (exposed for the intermediate process).
-[[noreturn]] void childMain(const LaunchPlan& plan, int syncFd, int execFifoFd,
-                            bool waitForMaps) noexcept;
+// fastPath: the init was cloned straight into its namespaces and waits for kGo, then creates
+// its cgroup namespace; otherwise an intermediate did all that.
+[[noreturn]] void childMain(const LaunchPlan& plan, const InitFds& fds, bool fastPath) noexcept;
 
 }  // namespace sv::ns

@@ -5,6 +5,8 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <linux/mount.h>
 #include <unistd.h>
 
 #include <sstream>
@@ -146,7 +148,7 @@ std::vector<UniqueFd> openBindSources(const LaunchPlan& plan) {
   std::vector<UniqueFd> fds;
   fds.reserve(plan.mounts.size());
   for (const auto& m : plan.mounts) {
-    if (m.kind != MountKind::kBind) {
+    if (m.kind != MountKind::kBind || !m.uidMappings.empty()) {
       fds.emplace_back();
       continue;
     }
@@ -156,7 +158,8 @@ std::vector<UniqueFd> openBindSources(const LaunchPlan& plan) {
   return fds;
 }
 
-void setupMounts(const LaunchPlan& plan, int rootfd, const std::vector<UniqueFd>& sources) {
+void setupMounts(const LaunchPlan& plan, int rootfd, const std::vector<UniqueFd>& sources,
+                 const std::vector<int>& trees) {
   char buf[64], srcbuf[64];
   for (size_t i = 0; i < plan.mounts.size(); ++i) {
     const PlannedMount& m = plan.mounts[i];
@@ -165,9 +168,16 @@ void setupMounts(const LaunchPlan& plan, int rootfd, const std::vector<UniqueFd>
       case MountKind::kCgroupV2: mountCgroupV2(m, plan, rootfd); continue;
       case MountKind::kBind: {
         UniqueFd dest = ensureInRoot(rootfd, m.destination, m.sourceIsDir);
-        doMount(fdPath(srcbuf, sources[i].get()), fdPath(buf, dest.get()), nullptr,
-                MS_BIND | (m.recursive ? MS_REC : 0), nullptr,
-                fmt::format("binding '{}' on '{}'", m.source, m.destination));
+        if (i < trees.size() && trees[i] >= 0) {
+          if (::syscall(SYS_move_mount, trees[i], "", dest.get(), "",
+                        MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0)
+            throwSysError(errno, "move_mount",
+                          fmt::format("idmapped '{}' on '{}'", m.source, m.destination));
+        } else {
+          doMount(fdPath(srcbuf, sources[i].get()), fdPath(buf, dest.get()), nullptr,
+                  MS_BIND | (m.recursive ? MS_REC : 0), nullptr,
+                  fmt::format("binding '{}' on '{}'", m.source, m.destination));
+        }
         if (m.remount || !m.propagation.empty()) {
           UniqueFd mounted = reopen(rootfd, m.destination);
           if (m.remount) remountBind(mounted.get(), m.flags & ~(MS_REC | MS_REMOUNT), m.destination);

@@ -13,8 +13,10 @@ namespace sv::ns {
 // could not walk to (0710 dirs) can still be bound.
 std::vector<UniqueFd> openBindSources(const LaunchPlan& plan);
 
-// Mounts everything in plan.mounts under the rootfs (rootfd), in order.
-void setupMounts(const LaunchPlan& plan, int rootfd, const std::vector<UniqueFd>& sources);
+// Mounts everything in plan.mounts under the rootfs (rootfd), in order. trees[i] >= 0: a
+// detached (idmapped) tree prepared by the runtime, moved into place instead of a bind.
+void setupMounts(const LaunchPlan& plan, int rootfd, const std::vector<UniqueFd>& sources,
+                 const std::vector<int>& trees);
 
 // Device nodes and the standard /dev symlinks (when plan.setupDev).
 void setupDevices(const LaunchPlan& plan, int rootfd);

@@ -8,17 +8,24 @@
 #include <sys/personality.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/syscall.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <sstream>
 #include <string_view>
 
 #include "base/sys_error.h"
+#include "base/unique_fd.h"
 #include "nsutil/mount_options.h"
 
 namespace sv::ns {
 
 namespace {
+
+std::string readContainerPasswd(const std::string& rootfs);
 
 constexpr std::string_view kDefaultPath =
     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -225,6 +232,9 @@ void planSysctls(const oci::Linux& linux, LaunchPlan& plan) {
 void planProcess(const oci::Process& p, LaunchPlan& plan) {
   plan.args = p.args;
   plan.env = p.env;
+  bool hasHome = false;
+  for (const auto& e : p.env) hasHome = hasHome || e.starts_with("HOME=");
+  if (!hasHome) plan.env.push_back("HOME=" + passwdHome(readContainerPasswd(plan.rootfs), p.user.uid));
   plan.cwd = p.cwd.empty() ? "/" : cleanPath(p.cwd);
   plan.uid = p.user.uid;
   plan.gid = p.user.gid;
@@ -263,7 +273,43 @@ void planProcess(const oci::Process& p, LaunchPlan& plan) {
   }
 }
 
+// The container's /etc/passwd, read without following symlinks out of the rootfs and without
+// blocking on a FIFO planted in the image; "" if it is missing or not a regular file.
+std::string readContainerPasswd(const std::string& rootfs) {
+  UniqueFd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root) return {};
+  struct open_how how {};
+  how.flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  UniqueFd fd(static_cast<int>(::syscall(SYS_openat2, root.get(), "etc/passwd", &how, sizeof how)));
+  struct stat st;
+  if (!fd || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (1 << 20))
+    return {};
+  std::string text(static_cast<size_t>(st.st_size), '\0');
+  ssize_t n = ::read(fd.get(), text.data(), text.size());
+  text.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  return text;
+}
+
 }  // namespace
+
+std::string passwdHome(const std::string& passwd, uid_t uid) {
+  std::istringstream in(passwd);
+  std::string line;
+  while (std::getline(in, line)) {
+    // name:password:uid:gid:gecos:home:shell
+    std::vector<std::string> f;
+    size_t start = 0;
+    for (size_t i = 0; i <= line.size(); ++i)
+      if (i == line.size() || line[i] == ':') {
+        f.push_back(line.substr(start, i - start));
+        start = i + 1;
+      }
+    if (f.size() < 7 || f[2] != std::to_string(uid)) continue;
+    return f[5].empty() ? "/" : f[5];
+  }
+  return "/";
+}
 
 std::string cleanPath(const std::string& path) {
   std::vector<std::string_view> parts;
@@ -343,7 +389,7 @@ LaunchPlan buildPlan(const oci::Spec& spec, const PlanOptions& options) {
     throw UserError("linux.namespaces must contain a new \"mount\" namespace");
   if (!spec.hostname.empty()) plan.hostname = spec.hostname;
   if (!spec.domainname.empty()) plan.domainname = spec.domainname;
-  if ((plan.hostname || plan.domainname) && !(plan.cloneFlags & CLONE_NEWUTS))
+  if ((plan.hostname || plan.domainname) && !(linux && hasNs(*linux, oci::NsType::kUts)))
     throw UserError("unable to set hostname or domainname without a private UTS namespace");
 
   plan.rootPropagation = MS_SLAVE | MS_REC;

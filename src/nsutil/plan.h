@@ -114,6 +114,9 @@ LaunchPlan buildPlan(const oci::Spec& spec, const PlanOptions& options);
 // Reads the host's cgroup mounts (v1 hierarchies, v2) from mountinfo text.
 void parseCgroupLayout(const std::string& mountinfo, PlanOptions& options);
 
+// The home directory of uid in /etc/passwd text ("/" when absent, as runc does).
+std::string passwdHome(const std::string& passwd, uid_t uid);
+
 // Turns a path into a clean absolute path ("/a//b/./c/" -> "/a/b/c"); ".." is resolved
 // lexically and never climbs above "/".
 std::string cleanPath(const std::string& path);

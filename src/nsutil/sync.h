@@ -7,7 +7,8 @@
 namespace sv::ns {
 
 enum class SyncType : uint32_t {
-  kMapsWritten = 1,  // parent -> child: uid/gid maps (and time offsets) are in place
+  kGo = 1,           // parent -> child: in its cgroups, id maps written (fast path): go on
+  kMapsWritten,      // parent -> intermediate: uid/gid maps are in place
   kNeedMaps,         // intermediate -> parent: unshared the user namespace, write the maps
   kInitPid,          // intermediate -> parent: the container init's pid (in value)
   kReady,            // child -> parent: set up, now waiting on the exec FIFO

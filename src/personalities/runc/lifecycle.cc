@@ -15,6 +15,8 @@
 #include "base/log.h"
 #include "base/process.h"
 #include "base/sys_error.h"
+#include "nsutil/cgroup/cgroup.h"
+#include "nsutil/idmap.h"
 #include "nsutil/launch.h"
 #include "nsutil/plan.h"
 #include "oci/spec.h"
@@ -52,19 +54,37 @@ oci::Spec loadSpec(const std::string& bundle) {
   }
 }
 
-bool specMountsCgroups(const oci::Spec& spec) {
-  for (const auto& m : spec.mounts)
-    if (m.type == "cgroup" || m.type == "cgroup2") return true;
-  return false;
+// cgroupsPath as given, or for --systemd-cgroup ("slice:prefix:name") the cgroupfs path
+// systemd would use. (Creating the unit through systemd's D-Bus API comes with the cgroup
+// issue.)
+std::string cgroupsPathOf(const GlobalOptions& g, const oci::Spec& spec) {
+  std::string path = spec.linux ? spec.linux->cgroupsPath : "";
+  if (!g.systemdCgroup || path.empty()) return path;
+  auto a = path.find(':');
+  auto b = path.find(':', a == std::string::npos ? 0 : a + 1);
+  if (a == std::string::npos || b == std::string::npos)
+    throw UserError(fmt::format("cgroupsPath \"{}\" is not of the form slice:prefix:name, which "
+                                "--systemd-cgroup expects",
+                                path));
+  std::string slice = path.substr(0, a);
+  if (slice.empty()) slice = "system.slice";
+  return fmt::format("/{}/{}-{}.scope", slice, path.substr(a + 1, b - a - 1), path.substr(b + 1));
 }
 
-// Removes the state directory of a create that did not finish, unless disarmed.
+// Undoes a create that did not finish (after the init, if any, was killed and reaped):
+// the cgroups it made and the state directory.
 struct CreateCleanup {
   const StateStore& store;
   std::string id;
+  std::vector<std::string> createdCgroups;
   bool armed = true;
   ~CreateCleanup() {
     if (!armed) return;
+    try {
+      for (auto it = createdCgroups.rbegin(); it != createdCgroups.rend(); ++it)
+        cg::destroy({*it});
+    } catch (...) {
+    }
     try {
       store.remove(id);
     } catch (...) {
@@ -107,13 +127,16 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
   po.bundle = bundle;
   po.noPivot = o.noPivot;
   po.preserveFds = o.preserveFds;
-  if (specMountsCgroups(spec)) ns::parseCgroupLayout(readFile("/proc/self/mountinfo"), po);
+  ns::parseCgroupLayout(readFile("/proc/self/mountinfo"), po);
   ns::LaunchPlan plan = ns::buildPlan(spec, po);
   if (!o.consoleSocket.empty())
     throw UserError("--console-socket is not supported by this build yet (terminals come next)");
+  std::vector<std::string> cgroupPaths = cg::resolvePaths(
+      po.cgroupHierarchies, cgroupsPathOf(g, spec), o.id, readFile("/proc/self/cgroup"));
 
   UniqueFd lock = store.createAndLock(o.id);
-  CreateCleanup cleanup{store, o.id};
+  CreateCleanup cleanup{store, o.id, {}};
+  cleanup.createdCgroups = cg::create(cgroupPaths);
   UniqueFd fifo;
   if (execFifo) {
     std::string fifoPath = store.execFifoPath(o.id);
@@ -124,7 +147,11 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
     fifo = UniqueFd(SV_SYSCALL(::open(fifoPath.c_str(), O_PATH | O_CLOEXEC), "'{}'", fifoPath));
   }
 
-  ns::Launched launched = ns::launchInit(plan, execFifo ? fifo.get() : -1);
+  std::vector<UniqueFd> trees = ns::prepareIdmappedMounts(plan);
+  std::vector<int> treeFds;
+  for (const auto& t : trees) treeFds.push_back(t.get());
+  ns::Launched launched = ns::launchInit(plan, execFifo ? fifo.get() : -1, cgroupPaths, treeFds);
+  trees.clear();
   Created c{{}, std::move(launched.init)};
   ContainerState& s = c.state;
   s.id = o.id;
@@ -139,6 +166,7 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
   s.annotations = spec.annotations;
   s.privatePidNs = (plan.cloneFlags & CLONE_NEWPID) != 0;
   s.pidNsInode = pidNsInode(s.pid);
+  s.cgroupPaths = cgroupPaths;
   store.save(s);
   if (!o.pidFile.empty()) writePidFile(o.pidFile, s.pid);
   cleanup.armed = false;
@@ -170,8 +198,13 @@ UniqueFd openInit(const ContainerState& s) {
   return fd;
 }
 
-// Signals every process in the container's pid namespace (init last).
+// Signals every process of the container (but the init): those in its cgroup, and those in
+// its pid namespace.
 void signalAll(const ContainerState& s, int sig) {
+  for (pid_t pid : cg::procs(s.cgroupPaths)) {
+    if (pid == s.pid) continue;
+    if (UniqueFd pfd = pidfdOpen(pid)) pidfdSignal(pfd.get(), sig);
+  }
   if (!s.privatePidNs || s.pidNsInode == 0) return;
   DIR* d = ::opendir("/proc");
   if (!d) return;
@@ -204,7 +237,16 @@ void killAndWait(const ContainerState& s) {
 }
 
 void destroy(const StateStore& store, const ContainerState& s) {
-  // Cgroups, hooks and daemon registrations are released here in later issues.
+  // Processes left in the cgroup (no private pid namespace) go first, or rmdir fails.
+  std::vector<pid_t> left = cg::procs(s.cgroupPaths);
+  for (int round = 0; !left.empty() && round < 1000; ++round) {
+    for (pid_t pid : left)
+      if (UniqueFd pfd = pidfdOpen(pid)) pidfdSignal(pfd.get(), SIGKILL);
+    ::usleep(1000);
+    left = cg::procs(s.cgroupPaths);
+  }
+  cg::destroy(s.cgroupPaths);
+  // Hooks and daemon registrations are released here in later issues.
   store.remove(s.id);
 }
 

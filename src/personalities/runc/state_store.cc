@@ -71,7 +71,8 @@ std::string stateToJson(const ContainerState& s) {
                       {"annotations", s.annotations},
                       {"privatePidNs", s.privatePidNs},
                       {"pidNsInode", s.pidNsInode},
-                      {"owner", s.owner}};
+                      {"owner", s.owner},
+                      {"cgroupPaths", s.cgroupPaths}};
   return j.dump();
 }
 
@@ -89,6 +90,7 @@ ContainerState stateFromJson(const std::string& text) {
   s.privatePidNs = j.value("privatePidNs", false);
   s.pidNsInode = j.value("pidNsInode", uint64_t{0});
   s.owner = j.value("owner", "");
+  s.cgroupPaths = j.value("cgroupPaths", std::vector<std::string>{});
   return s;
 }
 

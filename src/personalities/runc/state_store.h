@@ -29,6 +29,7 @@ struct ContainerState {
   bool privatePidNs = false;  // kill --all and delete can rely on pid namespace teardown
   uint64_t pidNsInode = 0;    // to find every process of the container
   std::string owner;
+  std::vector<std::string> cgroupPaths;  // the container's directory in every hierarchy
 };
 
 std::string stateToJson(const ContainerState& s);

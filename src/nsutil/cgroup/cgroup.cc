@@ -1,0 +1,152 @@
+#include "nsutil/cgroup/cgroup.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <set>
+#include <sstream>
+
+#include "base/file_util.h"
+#include "base/sys_error.h"
+
+namespace sv::cg {
+
+namespace {
+
+std::string ownCgroup(const std::string& selfCgroup, const ns::CgroupHierarchy& h) {
+  std::istringstream in(selfCgroup);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto a = line.find(':');
+    auto b = line.find(':', a + 1);
+    if (a == std::string::npos || b == std::string::npos) continue;
+    std::string controllers = line.substr(a + 1, b - a - 1);
+    if (h.v2 ? (line.compare(0, a, "0") == 0 && controllers.empty()) : controllers == h.superOpts)
+      return line.substr(b + 1);
+  }
+  return "/";
+}
+
+// cpuset.cpus/mems start empty in a new v1 cpuset cgroup and no task can join it then.
+void inheritCpuset(const std::string& dir) {
+  std::string parent = dir.substr(0, dir.rfind('/'));
+  for (const char* file : {"cpuset.cpus", "cpuset.mems"}) {
+    std::string mine = dir + "/" + file;
+    auto cur = readFileIfExists(mine);
+    if (!cur || (*cur != "\n" && !cur->empty())) continue;
+    auto from = readFileIfExists(parent + "/" + file);
+    if (from) writeFileAt(AT_FDCWD, mine, *from);
+  }
+}
+
+bool isCpuset(const std::string& path) {
+  return path.find("/cpuset/") != std::string::npos || path.find("/cpuset,") != std::string::npos ||
+         path.find(",cpuset/") != std::string::npos;
+}
+
+void removeTree(const std::string& dir) {
+  if (DIR* d = ::opendir(dir.c_str())) {
+    std::vector<std::string> subdirs;
+    while (struct dirent* e = ::readdir(d)) {
+      if (e->d_type != DT_DIR || e->d_name[0] == '.') continue;
+      subdirs.push_back(dir + "/" + e->d_name);
+    }
+    ::closedir(d);
+    for (const auto& s : subdirs) removeTree(s);
+  }
+  // A cgroup that just lost its last task may report EBUSY for a moment.
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return;
+    if (errno != EBUSY) throwSysError(errno, "rmdir", fmt::format("cgroup '{}'", dir));
+    ::usleep(1000);
+  }
+  throwSysError(EBUSY, "rmdir", fmt::format("cgroup '{}' still has processes", dir));
+}
+
+}  // namespace
+
+std::vector<std::string> resolvePaths(const std::vector<ns::CgroupHierarchy>& hierarchies,
+                                      const std::string& cgroupsPath, const std::string& id,
+                                      const std::string& selfCgroup) {
+  std::vector<std::string> out;
+  std::set<std::string> seen;
+  for (const auto& h : hierarchies) {
+    if (!h.v2 && h.superOpts.empty()) continue;
+    if (!seen.insert(h.v2 ? std::string("cgroup2") : h.superOpts).second) continue;
+    std::string inner;
+    if (cgroupsPath.empty()) inner = ownCgroup(selfCgroup, h) + "/" + id;
+    else if (cgroupsPath[0] == '/') inner = cgroupsPath;
+    else inner = ownCgroup(selfCgroup, h) + "/" + cgroupsPath;
+    out.push_back(h.mountpoint + ns::cleanPath(inner));
+  }
+  return out;
+}
+
+std::vector<std::string> create(const std::vector<std::string>& paths) {
+  std::vector<std::string> created;
+  try {
+    for (const auto& path : paths) {
+      for (size_t p = path.find('/', 1); p != std::string::npos; p = path.find('/', p + 1)) {
+        std::string part = path.substr(0, p);
+        if (::mkdir(part.c_str(), 0755) == 0) {
+          created.push_back(part);
+          if (isCpuset(part + "/")) inheritCpuset(part);
+        }
+      }
+      if (::mkdir(path.c_str(), 0755) == 0) {
+        created.push_back(path);
+        if (isCpuset(path + "/")) inheritCpuset(path);
+      } else if (errno != EEXIST) {
+        throwSysError(errno, "mkdir", fmt::format("cgroup '{}'", path));
+      }
+    }
+  } catch (...) {
+    for (auto it = created.rbegin(); it != created.rend(); ++it) ::rmdir(it->c_str());
+    throw;
+  }
+  return created;
+}
+
+void attach(const std::vector<std::string>& paths, pid_t pid) {
+  std::string text = std::to_string(pid);
+  for (const auto& path : paths) writeFileAt(AT_FDCWD, path + "/cgroup.procs", text);
+}
+
+namespace {
+// Pids of dir and of every cgroup below it (a container may create sub-cgroups).
+void collectProcs(const std::string& dir, std::vector<pid_t>& out) {
+  auto text = readFileIfExists(dir + "/cgroup.procs");
+  if (!text) return;
+  std::istringstream in(*text);
+  pid_t pid;
+  while (in >> pid) out.push_back(pid);
+  if (DIR* d = ::opendir(dir.c_str())) {
+    std::vector<std::string> subdirs;
+    while (struct dirent* e = ::readdir(d))
+      if (e->d_type == DT_DIR && e->d_name[0] != '.') subdirs.push_back(dir + "/" + e->d_name);
+    ::closedir(d);
+    for (const auto& s : subdirs) collectProcs(s, out);
+  }
+}
+}  // namespace
+
+std::vector<pid_t> procs(const std::vector<std::string>& paths) {
+  std::vector<pid_t> out;
+  // Every hierarchy holds the same tasks; the first one that exists is enough.
+  for (const auto& path : paths) {
+    if (::access(path.c_str(), F_OK) != 0) continue;
+    collectProcs(path, out);
+    break;
+  }
+  return out;
+}
+
+void destroy(const std::vector<std::string>& paths) {
+  for (const auto& path : paths) removeTree(path);
+}
+
+}  // namespace sv::cg

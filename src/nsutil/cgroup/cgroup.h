@@ -1,0 +1,37 @@
+// The container's cgroup directories: where they are, creating them, placing the init,
+// listing and removing. Resource limits (one file per controller) arrive with the next issue
+// and write into the directories resolved here.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "nsutil/plan.h"
+
+namespace sv::cg {
+
+// The container's directory in every hierarchy (v1 controllers, name=systemd, and cgroup2).
+// cgroupsPath as runc reads it with the cgroupfs driver: absolute = below each hierarchy's
+// root; relative = below the runtime's own cgroup; empty = "<runtime's cgroup>/<id>".
+// selfCgroup is the text of /proc/self/cgroup.
+std::vector<std::string> resolvePaths(const std::vector<ns::CgroupHierarchy>& hierarchies,
+                                      const std::string& cgroupsPath, const std::string& id,
+                                      const std::string& selfCgroup);
+
+// mkdir -p of every path (cpuset dirs get their parent's cpus and mems so tasks can join).
+// Returns the directories it created, deepest last, for removal on failure.
+std::vector<std::string> create(const std::vector<std::string>& paths);
+
+// Moves pid into every path.
+void attach(const std::vector<std::string>& paths, pid_t pid);
+
+// Pids in the container's cgroup (from the first hierarchy that lists any).
+std::vector<pid_t> procs(const std::vector<std::string>& paths);
+
+// Removes the directories and any sub-cgroups created inside; missing ones are fine. Throws
+// if a directory stays busy.
+void destroy(const std::vector<std::string>& paths);
+
+}  // namespace sv::cg

@@ -1,0 +1,81 @@
+#include "nsutil/idmap.h"
+
+#include <fcntl.h>
+#include <linux/mount.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <map>
+
+#include "base/file_util.h"
+#include "base/process.h"
+#include "base/sys_error.h"
+
+namespace sv::ns {
+
+namespace {
+std::string mapText(const std::vector<oci::IdMapping>& maps) {
+  std::string out;
+  for (const auto& m : maps) out += fmt::format("{} {} {}\n", m.containerID, m.hostID, m.size);
+  return out;
+}
+}  // namespace
+
+UniqueFd makeUserNs(const std::string& uidMap, const std::string& gidMap) {
+  // A child that only lives in the new user namespace until we hold an fd of it.
+  int pipefd[2];
+  SV_SYSCALL(::pipe2(pipefd, O_CLOEXEC), "pipe");
+  UniqueFd readEnd(pipefd[0]), writeEnd(pipefd[1]);
+  struct clone_args args {};
+  args.flags = CLONE_NEWUSER;
+  args.exit_signal = SIGCHLD;
+  pid_t pid = static_cast<pid_t>(::syscall(SYS_clone3, &args, sizeof args));
+  if (pid < 0) throwSysError(errno, "clone3", "user namespace for an idmapped mount");
+  if (pid == 0) {
+    char c;
+    [[maybe_unused]] auto n = ::read(readEnd.get(), &c, 1);
+    ::_exit(0);
+  }
+  ChildGuard guard(pid, UniqueFd());
+  readEnd.reset();
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/uid_map", pid);
+  writeFileAt(AT_FDCWD, path, uidMap);
+  std::snprintf(path, sizeof path, "/proc/%d/gid_map", pid);
+  writeFileAt(AT_FDCWD, path, gidMap);
+  std::snprintf(path, sizeof path, "/proc/%d/ns/user", pid);
+  return UniqueFd(SV_SYSCALL(::open(path, O_RDONLY | O_CLOEXEC), "'{}'", path));
+}
+
+std::vector<UniqueFd> prepareIdmappedMounts(const LaunchPlan& plan) {
+  std::vector<UniqueFd> trees(plan.mounts.size());
+  std::map<std::string, UniqueFd> userns;  // by "uidmap|gidmap"
+  for (size_t i = 0; i < plan.mounts.size(); ++i) {
+    const PlannedMount& m = plan.mounts[i];
+    if (m.kind != MountKind::kBind || m.uidMappings.empty()) continue;
+    std::string uid = mapText(m.uidMappings);
+    std::string gid = mapText(m.gidMappings.empty() ? m.uidMappings : m.gidMappings);
+    UniqueFd& ns = userns[uid + "|" + gid];
+    if (!ns) ns = makeUserNs(uid, gid);
+    unsigned recursive = m.recursive ? AT_RECURSIVE : 0;
+    UniqueFd tree(SV_SYSCALL(
+        static_cast<int>(::syscall(SYS_open_tree, AT_FDCWD, m.source.c_str(),
+                                   OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | recursive)),
+        "idmapped mount source '{}'", m.source));
+    struct mount_attr attr {};
+    attr.attr_set = MOUNT_ATTR_IDMAP;
+    attr.userns_fd = static_cast<uint64_t>(ns.get());
+    SV_SYSCALL(static_cast<int>(::syscall(SYS_mount_setattr, tree.get(), "",
+                                          AT_EMPTY_PATH | recursive, &attr, sizeof attr)),
+               "idmapping '{}' (does its filesystem support idmapped mounts?)", m.source);
+    trees[i] = std::move(tree);
+  }
+  return trees;
+}
+
+}  // namespace sv::ns
