@@ -69,10 +69,30 @@ void removeTree(const std::string& dir) {
 
 }  // namespace
 
-std::vector<std::string> resolvePaths(const std::vector<ns::CgroupHierarchy>& hierarchies,
-                                      const std::string& cgroupsPath, const std::string& id,
-                                      const std::string& selfCgroup) {
+std::vector<std::string> pathsOf(const std::vector<CgroupDir>& dirs) {
   std::vector<std::string> out;
+  for (const auto& d : dirs) out.push_back(d.path);
+  return out;
+}
+
+const CgroupDir* v1Dir(const std::vector<CgroupDir>& dirs, std::string_view controller) {
+  for (const auto& d : dirs) {
+    if (d.v2) continue;
+    std::string_view c = d.controllers;
+    while (!c.empty()) {
+      auto comma = c.find(',');
+      if (c.substr(0, comma) == controller) return &d;
+      if (comma == std::string_view::npos) break;
+      c.remove_prefix(comma + 1);
+    }
+  }
+  return nullptr;
+}
+
+std::vector<CgroupDir> resolvePaths(const std::vector<ns::CgroupHierarchy>& hierarchies,
+                                    const std::string& cgroupsPath, const std::string& id,
+                                    const std::string& selfCgroup) {
+  std::vector<CgroupDir> out;
   std::set<std::string> seen;
   for (const auto& h : hierarchies) {
     if (!h.v2 && h.superOpts.empty()) continue;
@@ -81,7 +101,7 @@ std::vector<std::string> resolvePaths(const std::vector<ns::CgroupHierarchy>& hi
     if (cgroupsPath.empty()) inner = ownCgroup(selfCgroup, h) + "/" + id;
     else if (cgroupsPath[0] == '/') inner = cgroupsPath;
     else inner = ownCgroup(selfCgroup, h) + "/" + cgroupsPath;
-    out.push_back(h.mountpoint + ns::cleanPath(inner));
+    out.push_back({h.mountpoint + ns::cleanPath(inner), h.superOpts, h.v2});
   }
   return out;
 }

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "nsutil/plan.h"
@@ -16,9 +17,17 @@ namespace sv::cg {
 // cgroupsPath as runc reads it with the cgroupfs driver: absolute = below each hierarchy's
 // root; relative = below the runtime's own cgroup; empty = "<runtime's cgroup>/<id>".
 // selfCgroup is the text of /proc/self/cgroup.
-std::vector<std::string> resolvePaths(const std::vector<ns::CgroupHierarchy>& hierarchies,
-                                      const std::string& cgroupsPath, const std::string& id,
-                                      const std::string& selfCgroup);
+struct CgroupDir {
+  std::string path;
+  std::string controllers;  // "cpu,cpuacct", "name=systemd"; "" for cgroup2
+  bool v2 = false;
+};
+std::vector<CgroupDir> resolvePaths(const std::vector<ns::CgroupHierarchy>& hierarchies,
+                                    const std::string& cgroupsPath, const std::string& id,
+                                    const std::string& selfCgroup);
+std::vector<std::string> pathsOf(const std::vector<CgroupDir>& dirs);
+// The directory of the v1 hierarchy that has controller, or nullptr.
+const CgroupDir* v1Dir(const std::vector<CgroupDir>& dirs, std::string_view controller);
 
 // mkdir -p of every path (cpuset dirs get their parent's cpus and mems so tasks can join).
 // Returns the directories it created, deepest last, for removal on failure.

@@ -16,6 +16,7 @@
 #include "base/process.h"
 #include "base/sys_error.h"
 #include "nsutil/cgroup/cgroup.h"
+#include "nsutil/cgroup/devices.h"
 #include "nsutil/idmap.h"
 #include "nsutil/launch.h"
 #include "nsutil/plan.h"
@@ -131,12 +132,19 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
   ns::LaunchPlan plan = ns::buildPlan(spec, po);
   if (!o.consoleSocket.empty())
     throw UserError("--console-socket is not supported by this build yet (terminals come next)");
-  std::vector<std::string> cgroupPaths = cg::resolvePaths(
+  std::vector<cg::CgroupDir> cgroups = cg::resolvePaths(
       po.cgroupHierarchies, cgroupsPathOf(g, spec), o.id, readFile("/proc/self/cgroup"));
+  std::vector<std::string> cgroupPaths = cg::pathsOf(cgroups);
+  std::vector<cg::DeviceRule> deviceRules =
+      cg::deviceRules(spec.linux ? spec.linux->resourcesJson : "",
+                      spec.linux ? spec.linux->devices : std::vector<oci::Device>{});
 
   UniqueFd lock = store.createAndLock(o.id);
   CreateCleanup cleanup{store, o.id, {}};
   cleanup.createdCgroups = cg::create(cgroupPaths);
+  // Device access is restricted before the init exists (cgroup v2: next issue).
+  if (const cg::CgroupDir* dev = cg::v1Dir(cgroups, "devices"))
+    cg::applyDevicesV1(deviceRules, dev->path);
   UniqueFd fifo;
   if (execFifo) {
     std::string fifoPath = store.execFifoPath(o.id);

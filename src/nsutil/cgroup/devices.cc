@@ -1,0 +1,72 @@
+#include "nsutil/cgroup/devices.h"
+
+#include <fcntl.h>
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "base/file_util.h"
+#include "base/sys_error.h"
+#include "base/unique_fd.h"
+#include "oci/spec.h"
+
+namespace sv::cg {
+
+namespace {
+
+// runc's libcontainer/specconv AllowedDevices: mknod of anything, the standard nodes, ptys.
+constexpr DeviceRule kDefaultAllowed[] = {
+    {true, 'c', -1, -1, "m"}, {true, 'b', -1, -1, "m"},   {true, 'c', 1, 3, "rwm"},
+    {true, 'c', 1, 8, "rwm"}, {true, 'c', 1, 7, "rwm"},   {true, 'c', 5, 0, "rwm"},
+    {true, 'c', 1, 5, "rwm"}, {true, 'c', 1, 9, "rwm"},   {true, 'c', 5, 1, "rwm"},
+    {true, 'c', 136, -1, "rwm"}, {true, 'c', 5, 2, "rwm"},
+};
+
+std::string number(int64_t v) { return v < 0 ? "*" : std::to_string(v); }
+
+}  // namespace
+
+std::vector<DeviceRule> deviceRules(const std::string& resourcesJson,
+                                    const std::vector<oci::Device>& devices) {
+  std::vector<DeviceRule> rules;
+  if (!resourcesJson.empty()) {
+    auto j = nlohmann::json::parse(resourcesJson, nullptr, false);
+    if (j.is_object() && j.contains("devices") && j["devices"].is_array()) {
+      for (const auto& d : j["devices"]) {
+        if (!d.is_object()) throw UserError("linux.resources.devices entries must be objects");
+        DeviceRule r;
+        r.allow = d.value("allow", false);
+        std::string type = d.value("type", "a");
+        if (type != "a" && type != "c" && type != "b")
+          throw UserError(fmt::format("linux.resources.devices: invalid type \"{}\"", type));
+        r.type = type[0];
+        r.major = d.contains("major") && d["major"].is_number() ? d["major"].get<int64_t>() : -1;
+        r.minor = d.contains("minor") && d["minor"].is_number() ? d["minor"].get<int64_t>() : -1;
+        r.access = d.value("access", "rwm");
+        if (r.access.empty() || r.access.find_first_not_of("rwm") != std::string::npos)
+          throw UserError(fmt::format("linux.resources.devices: invalid access \"{}\"", r.access));
+        rules.push_back(r);
+      }
+    }
+  }
+  for (const auto& r : kDefaultAllowed) rules.push_back(r);
+  for (const auto& d : devices) {
+    if (d.type == 'p') continue;
+    rules.push_back({true, d.type == 'b' ? 'b' : 'c', d.major, d.minor, "rwm"});
+  }
+  return rules;
+}
+
+std::string v1RuleText(const DeviceRule& r) {
+  if (r.type == 'a') return "a";
+  return fmt::format("{} {}:{} {}", r.type, number(r.major), number(r.minor), r.access);
+}
+
+void applyDevicesV1(const std::vector<DeviceRule>& rules, const std::string& dir) {
+  UniqueFd d(SV_SYSCALL(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC), "cgroup '{}'", dir));
+  for (const auto& r : rules)
+    writeFileAt(d.get(), r.allow ? "devices.allow" : "devices.deny", v1RuleText(r));
+}
+
+}  // namespace sv::cg

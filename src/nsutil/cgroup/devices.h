@@ -1,0 +1,32 @@
+// The devices controller: which device nodes the container may open or create. v1 writes
+// devices.deny/devices.allow; cgroup v2 needs an eBPF program (next issue).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "oci/spec.h"
+
+namespace sv::cg {
+
+struct DeviceRule {
+  bool allow = false;
+  char type = 'a';       // 'a', 'c', 'b'
+  int64_t major = -1;    // -1 = any
+  int64_t minor = -1;
+  std::string access = "rwm";
+};
+
+// linux.resources.devices (raw JSON, may be empty), then runc's default allow list, then an
+// allow rule per linux.devices node: the order runc applies them in.
+std::vector<DeviceRule> deviceRules(const std::string& resourcesJson,
+                                    const std::vector<oci::Device>& devices);
+
+// "c 1:3 rwm", "a *:* rwm"
+std::string v1RuleText(const DeviceRule& r);
+
+// Writes the rules into a v1 devices cgroup directory.
+void applyDevicesV1(const std::vector<DeviceRule>& rules, const std::string& dir);
+
+}  // namespace sv::cg
