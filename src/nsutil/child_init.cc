@@ -250,15 +250,17 @@ void closeInheritedFds(const LaunchPlan& plan, const InitFds& fds) noexcept {
 
 [[noreturn]] void childMain(const LaunchPlan& plan, const InitFds& fds, bool fastPath) noexcept {
   closeInheritedFds(plan, fds);
+  // Until it execs, the init is a copy of the runtime: non-dumpable, so no process in the
+  // container can reach its /proc/<pid>/exe (our binary) or its memory (CVE-2019-5736
+  // class). execve of the user's program makes it dumpable again.
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   const int syncFd = fds.sync, execFifoFd = fds.execFifo;
   resetSignals();
   ::umask(0);
   try {
-    if (fastPath) {
+    if (fastPath && plan.newUserNs) {
       SyncMsg msg;
       if (!syncRecv(syncFd, msg) || msg.type != SyncType::kGo) ::_exit(1);
-      if (plan.cloneFlags & CLONE_NEWCGROUP)
-        SV_SYSCALL(::unshare(CLONE_NEWCGROUP), "cgroup namespace");
     }
     // Phase A, still with the host credentials: the root mount's propagation, the rootfs
     // bind, and fds of everything outside the rootfs that we will need.

@@ -14,15 +14,18 @@
 
 #include "base/file_util.h"
 #include "base/sys_error.h"
-#include "nsutil/cgroup/cgroup.h"
 #include "nsutil/sync.h"
 
 namespace sv::ns {
 
 namespace {
 
-pid_t clone3(unsigned long long flags, int* pidfd) {
+pid_t clone3(unsigned long long flags, int* pidfd, int cgroupFd = -1) {
   struct clone_args args {};
+  if (cgroupFd >= 0) {
+    flags |= CLONE_INTO_CGROUP;
+    args.cgroup = static_cast<uint64_t>(cgroupFd);
+  }
   args.flags = flags;
   // clone3 refuses an exit signal with CLONE_PARENT: the child then inherits ours (SIGCHLD).
   args.exit_signal = (flags & CLONE_PARENT) ? 0 : SIGCHLD;
@@ -48,8 +51,6 @@ void writeMaps(pid_t pid, const LaunchPlan& plan) {
 [[noreturn]] void intermediateMain(const LaunchPlan& plan, const InitFds& fds) noexcept {
   int syncFd = fds.sync;
   try {
-    SyncMsg go;
-    if (!syncRecv(syncFd, go) || go.type != SyncType::kGo) ::_exit(1);
     for (const auto& j : plan.joins) {
       UniqueFd ns(SV_SYSCALL(::open(j.path.c_str(), O_RDONLY | O_CLOEXEC), "namespace '{}'", j.path));
       SV_SYSCALL(::setns(ns.get(), oci::nsCloneFlag(j.type)), "joining {} namespace '{}'",
@@ -91,19 +92,17 @@ void writeMaps(pid_t pid, const LaunchPlan& plan) {
 
 }  // namespace
 
-Launched launchInit(const LaunchPlan& plan, int execFifoFd,
-                    const std::vector<std::string>& cgroupPaths,
+Launched launchInit(const LaunchPlan& plan, int execFifoFd, int cgroupV2Fd,
                     const std::vector<int>& mountTrees) {
   int sp[2];
   SV_SYSCALL(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp), "sync socket");
   UniqueFd parentSock(sp[0]), childSock(sp[1]);
 
   unsigned long long flags = CLONE_PIDFD;
-  // The cgroup namespace is created by the child once it sits in its own cgroup, so that
-  // cgroup is the namespace's root.
-  if (!plan.needsIntermediate) flags |= static_cast<unsigned>(plan.cloneFlags & ~CLONE_NEWCGROUP);
+  // The child is born in its cgroups, so a new cgroup namespace is rooted there.
+  if (!plan.needsIntermediate) flags |= static_cast<unsigned>(plan.cloneFlags);
   int pidfd = -1;
-  pid_t pid = clone3(flags, &pidfd);
+  pid_t pid = clone3(flags, &pidfd, cgroupV2Fd);
   if (pid < 0) throwSysError(errno, "clone3", "container init");
   if (pid == 0) {
     InitFds fds{childSock.get(), execFifoFd, &mountTrees};
@@ -113,9 +112,10 @@ Launched launchInit(const LaunchPlan& plan, int execFifoFd,
   ChildGuard guard(pid, UniqueFd(pidfd));
   childSock.reset();
 
-  cg::attach(cgroupPaths, pid);
-  if (plan.newUserNs && !plan.needsIntermediate) writeMaps(pid, plan);
-  syncSend(parentSock.get(), SyncType::kGo);
+  if (plan.newUserNs && !plan.needsIntermediate) {
+    writeMaps(pid, plan);
+    syncSend(parentSock.get(), SyncType::kGo);
+  }
   for (;;) {
     SyncMsg msg;
     if (!syncRecv(parentSock.get(), msg)) {

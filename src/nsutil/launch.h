@@ -15,11 +15,11 @@ struct Launched {
 };
 
 // execFifoFd: an O_PATH fd of the exec FIFO the init opens for writing before exec; -1 means
-// exec at once (no create/start split). cgroupPaths: directories the init is moved into
-// before it creates its cgroup namespace. Throws UserError with the child's message.
+// exec at once (no create/start split). cgroupV2Fd: the container's cgroup2 directory for
+// CLONE_INTO_CGROUP, or -1 (v1 cgroups are entered by the caller, see cg::BirthPlace).
 // mountTrees: per plan.mounts entry, a detached tree to move into place (idmapped binds) or -1.
-Launched launchInit(const LaunchPlan& plan, int execFifoFd,
-                    const std::vector<std::string>& cgroupPaths,
+// Throws UserError with the child's message.
+Launched launchInit(const LaunchPlan& plan, int execFifoFd, int cgroupV2Fd,
                     const std::vector<int>& mountTrees);
 
 // The fds the init keeps from the runtime.
@@ -30,8 +30,8 @@ struct InitFds {
 };
 
 // The child's entry, used by launchInit (exposed for the intermediate process).
-// fastPath: the init was cloned straight into its namespaces and waits for kGo, then creates
-// its cgroup namespace; otherwise an intermediate did all that.
+// fastPath: the init was cloned straight into its namespaces and waits for kGo when the
+// parent writes its id maps; otherwise an intermediate did all that.
 [[noreturn]] void childMain(const LaunchPlan& plan, const InitFds& fds, bool fastPath) noexcept;
 
 }  // namespace sv::ns

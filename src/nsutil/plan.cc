@@ -132,7 +132,11 @@ void planCgroupMount(const oci::Mount& m, const ParsedMountOptions& opts,
   pm.source = m.source;
   pm.flags = opts.flags;
   pm.propagation = opts.propagation;
-  bool pureV2 = options.cgroupHierarchies.size() == 1 && options.cgroupHierarchies[0].v2;
+  // A host is pure v2 when cgroup2 itself is mounted at /sys/fs/cgroup (more cgroup2 mounts
+  // elsewhere, as with nested runtimes, do not change that).
+  bool pureV2 = false;
+  for (const auto& h : options.cgroupHierarchies)
+    pureV2 = pureV2 || (h.v2 && h.mountpoint == "/sys/fs/cgroup");
   pm.kind = pureV2 ? MountKind::kCgroupV2 : MountKind::kCgroupV1;
   pm.type = pureV2 ? "cgroup2" : "cgroup";
   plan.mounts.push_back(std::move(pm));
@@ -184,8 +188,17 @@ void planMounts(const oci::Spec& spec, const PlanOptions& options, LaunchPlan& p
 
 void planDevices(const oci::Linux* linux, LaunchPlan& plan) {
   if (!plan.setupDev) return;
+  // mknod is refused in any user namespace but the initial one, new or joined.
+  bool inUserNs = plan.newUserNs;
+  for (const auto& j : plan.joins) {
+    struct stat joined, own;
+    if (j.type == oci::NsType::kUser &&
+        (::stat(j.path.c_str(), &joined) != 0 || ::stat("/proc/self/ns/user", &own) != 0 ||
+         joined.st_ino != own.st_ino || joined.st_dev != own.st_dev))
+      inUserNs = true;
+  }
   auto add = [&](PlannedDevice d) {
-    d.bindFromHost = plan.newUserNs;
+    d.bindFromHost = inUserNs;
     for (auto& existing : plan.devices)
       if (existing.path == d.path) {
         existing = d;
@@ -347,7 +360,11 @@ void parseCgroupLayout(const std::string& mountinfo, PlanOptions& options) {
     std::istringstream post(line.substr(sep + 3));
     std::string fstype, source, superOpts;
     post >> fstype >> source >> superOpts;
+    // Only whole hierarchies under /sys/fs/cgroup: binds of a sub-cgroup (root != "/") and
+    // mounts elsewhere (a nested runtime's view) are not the host's layout.
     if (fstype != "cgroup" && fstype != "cgroup2") continue;
+    if (root != "/" || !(mountpoint == "/sys/fs/cgroup" || mountpoint.starts_with("/sys/fs/cgroup/")))
+      continue;
     CgroupHierarchy h;
     h.mountpoint = mountpoint;
     h.v2 = fstype == "cgroup2";
@@ -366,7 +383,10 @@ void parseCgroupLayout(const std::string& mountinfo, PlanOptions& options) {
       }
       h.superOpts = kept;
     }
-    options.cgroupHierarchies.push_back(std::move(h));
+    bool duplicate = false;
+    for (const auto& seen : options.cgroupHierarchies)
+      duplicate = duplicate || (seen.v2 == h.v2 && seen.superOpts == h.superOpts);
+    if (!duplicate) options.cgroupHierarchies.push_back(std::move(h));
   }
 }
 

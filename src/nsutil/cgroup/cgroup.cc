@@ -101,7 +101,8 @@ std::vector<CgroupDir> resolvePaths(const std::vector<ns::CgroupHierarchy>& hier
     if (cgroupsPath.empty()) inner = ownCgroup(selfCgroup, h) + "/" + id;
     else if (cgroupsPath[0] == '/') inner = cgroupsPath;
     else inner = ownCgroup(selfCgroup, h) + "/" + cgroupsPath;
-    out.push_back({h.mountpoint + ns::cleanPath(inner), h.superOpts, h.v2});
+    out.push_back({h.mountpoint + ns::cleanPath(inner),
+                   h.mountpoint + ns::cleanPath(ownCgroup(selfCgroup, h)), h.superOpts, h.v2});
   }
   return out;
 }
@@ -167,6 +168,33 @@ std::vector<pid_t> procs(const std::vector<std::string>& paths) {
 
 void destroy(const std::vector<std::string>& paths) {
   for (const auto& path : paths) removeTree(path);
+}
+
+}  // namespace sv::cg
+
+namespace sv::cg {
+
+BirthPlace::BirthPlace(const std::vector<CgroupDir>& dirs) : dirs_(dirs) {
+  for (const auto& d : dirs_) {
+    if (d.v2) {
+      v2_ = UniqueFd(SV_SYSCALL(::open(d.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC),
+                                "cgroup '{}'", d.path));
+    } else {
+      writeFileAt(AT_FDCWD, d.path + "/tasks", "0");
+    }
+    ++entered_;
+  }
+}
+
+BirthPlace::~BirthPlace() {
+  for (size_t i = 0; i < entered_; ++i) {
+    const auto& d = dirs_[i];
+    if (d.v2) continue;
+    int fd = ::open((d.origin + "/tasks").c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    [[maybe_unused]] auto n = ::write(fd, "0", 1);
+    ::close(fd);
+  }
 }
 
 }  // namespace sv::cg

@@ -158,9 +158,13 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
   std::vector<UniqueFd> trees = ns::prepareIdmappedMounts(plan);
   std::vector<int> treeFds;
   for (const auto& t : trees) treeFds.push_back(t.get());
-  ns::Launched launched = ns::launchInit(plan, execFifo ? fifo.get() : -1, cgroupPaths, treeFds);
+  std::optional<ns::Launched> launched;
+  {
+    cg::BirthPlace birthPlace(cgroups);
+    launched.emplace(ns::launchInit(plan, execFifo ? fifo.get() : -1, birthPlace.v2Fd(), treeFds));
+  }
   trees.clear();
-  Created c{{}, std::move(launched.init)};
+  Created c{{}, std::move(launched->init)};
   ContainerState& s = c.state;
   s.id = o.id;
   s.pid = c.init.pid();
