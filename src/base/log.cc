@@ -1,5 +1,7 @@
 #include "base/log.h"
 
+#include "base/clock.h"
+
 #include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,16 +31,8 @@ const char* levelName(Level l) {
   return "error";
 }
 
-std::string timestamp() {
-  struct timespec ts;
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  struct tm tm;
-  ::gmtime_r(&ts.tv_sec, &tm);
-  char buf[64];
-  // Seconds, like logrus' default RFC 3339 timestamps that containerd's shim parses.
-  ::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+// Seconds, like logrus' default RFC 3339 timestamps that containerd's shim parses.
+std::string timestamp() { return rfc3339Now(false); }
 }  // namespace
 
 void init(const std::string& path, Format format, Level minLevel) {

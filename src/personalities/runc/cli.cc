@@ -53,7 +53,7 @@ std::string commandUsage(const Command& c) {
   std::string out = fmt::format("NAME:\n   sysvisor-runc {} - {}\n\nUSAGE:\n   sysvisor-runc {} "
                                 "[command options] {}\n",
                                 c.name, c.summary, c.name, c.argsUsage);
-  if (!c.flags.empty()) out += "\nOPTIONS:\n" + flagsHelp(c.flags);
+  if (!c.flags.empty()) out += "\nOPTIONS:\n" + flagsHelp(c.flags) + flagsHelp(c.moreFlags);
   return out;
 }
 
@@ -116,7 +116,9 @@ int runcMain(int argc, char** argv) {
         return 0;
       }
     }
-    ParsedFlags f = parseFlags(cmd->flags, rest, cmd->stopAtPositional);
+    std::vector<FlagSpec> flags(cmd->flags.begin(), cmd->flags.end());
+    flags.insert(flags.end(), cmd->moreFlags.begin(), cmd->moreFlags.end());
+    ParsedFlags f = parseFlags(flags, rest, cmd->stopAtPositional);
     log::debug("command {} {}", name, fmt::join(f.positionals, " "));
     return cmd->run(g, f);
   } catch (const std::exception& e) {

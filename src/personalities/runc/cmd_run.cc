@@ -3,31 +3,19 @@
 namespace sv::runc {
 
 namespace {
-constexpr FlagSpec kFlags[] = {
-    {"bundle", "b", FlagKind::kString, "path to the root of the bundle directory", "current directory"},
-    {"console-socket", "", FlagKind::kString, "path to an AF_UNIX socket which will receive the pty master"},
+constexpr FlagSpec kRunFlags[] = {
     {"detach", "d", FlagKind::kBool, "detach from the container's process"},
     {"keep", "", FlagKind::kBool, "do not delete the container after it exits"},
-    {"pid-file", "", FlagKind::kString, "specify the file to write the process id to"},
     {"no-subreaper", "", FlagKind::kBool, "disable the use of the subreaper used to reap reparented processes"},
-    {"no-pivot", "", FlagKind::kBool, "do not use pivot root to jail process inside rootfs"},
-    {"no-new-keyring", "", FlagKind::kBool, "do not create a new session keyring for the container"},
-    {"preserve-fds", "", FlagKind::kInt, "pass N additional file descriptors to the container", "0"},
 };
 
 int run(const GlobalOptions& g, const ParsedFlags& f) {
   expectArgs(f, 1, "run");
-  CreateOptions o;
-  o.id = f.positionals[0];
-  o.bundle = f.str("bundle");
-  o.pidFile = f.str("pid-file");
-  o.consoleSocket = f.str("console-socket");
-  o.noPivot = f.flag("no-pivot");
-  o.preserveFds = f.integer("preserve-fds");
-  return runContainer(g, o, f.flag("detach"));
+  return runContainer(g, createOptionsFrom(f), f.flag("detach"), f.flag("keep"));
 }
 }  // namespace
 
-const Command kRunCommand{"run", "<container-id>", "create and run a container", kFlags, run};
+const Command kRunCommand{"run", "<container-id>", "create and run a container", kCreateFlags, run,
+                          false, kRunFlags};
 
 }  // namespace sv::runc

@@ -16,7 +16,19 @@ struct Command {
   std::span<const FlagSpec> flags;
   int (*run)(const GlobalOptions&, const ParsedFlags&);
   bool stopAtPositional = false;
+  std::span<const FlagSpec> moreFlags = {};  // a second table (run = create's + its own)
 };
+
+// The flags `create` and `run` share, and the options they give.
+inline constexpr FlagSpec kCreateFlags[] = {
+    {"bundle", "b", FlagKind::kString, "path to the root of the bundle directory", "current directory"},
+    {"console-socket", "", FlagKind::kString, "path to an AF_UNIX socket which will receive the pty master"},
+    {"pid-file", "", FlagKind::kString, "specify the file to write the process id to"},
+    {"no-pivot", "", FlagKind::kBool, "do not use pivot root to jail process inside rootfs"},
+    {"no-new-keyring", "", FlagKind::kBool, "do not create a new session keyring for the container"},
+    {"preserve-fds", "", FlagKind::kInt, "pass N additional file descriptors to the container", "0"},
+};
+CreateOptions createOptionsFrom(const ParsedFlags& f);
 
 extern const Command kCreateCommand;
 extern const Command kStartCommand;

@@ -286,7 +286,7 @@ void startContainer(const GlobalOptions& g, const std::string& id) {
   releaseInit(store, *s, pidfd.get());
 }
 
-int runContainer(const GlobalOptions& g, const CreateOptions& o, bool detach) {
+int runContainer(const GlobalOptions& g, const CreateOptions& o, bool detach, bool keep) {
   // Block the signals we forward before the init exists, so none is lost; the init resets
   // its mask before it execs.
   sigset_t all, old;
@@ -321,6 +321,7 @@ int runContainer(const GlobalOptions& g, const CreateOptions& o, bool detach) {
   }
   int code = waitExitCode(c.init.pidfd());
   (void)c.init.release();
+  if (keep) return code;
   if (auto lock = store.lock(o.id)) {
     signalAll(c.state, SIGKILL);
     destroy(store, c.state);

@@ -26,8 +26,9 @@ struct CreateOptions {
 
 void createContainer(const GlobalOptions& g, const CreateOptions& o);
 void startContainer(const GlobalOptions& g, const std::string& id);
-// Foreground run returns the container's exit code (128+n for a signal); detached returns 0.
-int runContainer(const GlobalOptions& g, const CreateOptions& o, bool detach);
+// Foreground run returns the container's exit code (128+n for a signal) and deletes the
+// container unless keep; detached returns 0.
+int runContainer(const GlobalOptions& g, const CreateOptions& o, bool detach, bool keep);
 void killContainer(const GlobalOptions& g, const std::string& id, int sig, bool all);
 void deleteContainer(const GlobalOptions& g, const std::string& id, bool force);
 std::string containerStateJson(const GlobalOptions& g, const std::string& id);

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/clock.h"
 #include "base/file_util.h"
 #include "base/process.h"
 #include "base/sys_error.h"
@@ -50,15 +51,7 @@ const char* statusName(Status s) {
   return "unknown";
 }
 
-std::string nowRfc3339() {
-  struct timespec ts;
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  struct tm tm;
-  ::gmtime_r(&ts.tv_sec, &tm);
-  char buf[64];
-  ::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  return fmt::format("{}.{:09d}Z", buf, ts.tv_nsec);
-}
+std::string nowRfc3339() { return rfc3339Now(true); }
 
 std::string stateToJson(const ContainerState& s) {
   nlohmann::json j = {{"id", s.id},
