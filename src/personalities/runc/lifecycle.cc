@@ -212,10 +212,15 @@ UniqueFd openInit(const ContainerState& s) {
 
 // Signals every process of the container (but the init): those in its cgroup, and those in
 // its pid namespace.
+// The cgroup lists them in O(container size); the /proc walk (O(host processes)) is only the
+// fallback for a container without cgroup directories.
 void signalAll(const ContainerState& s, int sig) {
-  for (pid_t pid : cg::procs(s.cgroupPaths)) {
-    if (pid == s.pid) continue;
-    if (UniqueFd pfd = pidfdOpen(pid)) pidfdSignal(pfd.get(), sig);
+  if (!s.cgroupPaths.empty()) {
+    for (pid_t pid : cg::procs(s.cgroupPaths)) {
+      if (pid == s.pid) continue;
+      if (UniqueFd pfd = pidfdOpen(pid)) pidfdSignal(pfd.get(), sig);
+    }
+    return;
   }
   if (!s.privatePidNs || s.pidNsInode == 0) return;
   DIR* d = ::opendir("/proc");
@@ -244,7 +249,8 @@ void killAndWait(const ContainerState& s) {
   UniqueFd fd = openInit(s);
   if (!fd) return;
   pidfdSignal(fd.get(), SIGKILL);
-  signalAll(s, SIGKILL);
+  // The init of a private pid namespace takes every other process with it.
+  if (!s.privatePidNs) signalAll(s, SIGKILL);
   waitGone(fd.get(), s.id);
 }
 
@@ -322,10 +328,7 @@ int runContainer(const GlobalOptions& g, const CreateOptions& o, bool detach, bo
   int code = waitExitCode(c.init.pidfd());
   (void)c.init.release();
   if (keep) return code;
-  if (auto lock = store.lock(o.id)) {
-    signalAll(c.state, SIGKILL);
-    destroy(store, c.state);
-  }
+  if (auto lock = store.lock(o.id)) destroy(store, c.state);
   return code;
 }
 
@@ -362,7 +365,6 @@ void deleteContainer(const GlobalOptions& g, const std::string& id, bool force) 
                                   statusName(status)));
   }
   if (status != Status::kStopped) killAndWait(*s);
-  else if (s->privatePidNs) signalAll(*s, SIGKILL);
   destroy(store, *s);
 }
 
