@@ -47,6 +47,7 @@ void init(const std::string& path, Format format, Level minLevel) {
 
 bool enabled(Level level) { return level >= state().min; }
 bool toStderr() { return state().fd == 2; }
+int fd() { return state().fd; }
 
 std::string jsonEscape(std::string_view in) {
   std::string out;

@@ -33,6 +33,9 @@ void error(fmt::format_string<Args...> f, Args&&... args) {
   write(Level::kError, fmt::format(f, std::forward<Args>(args)...));
 }
 
+// The fd log lines go to (2 unless --log named a file).
+int fd();
+
 // True when log lines already go to standard error (so errors are not printed twice).
 bool toStderr();
 

@@ -98,8 +98,8 @@ int lastCap() noexcept {
 }
 
 // Everything after pivot_root: no allocation, failures go through fail().
-[[noreturn]] void finishAndExec(const LaunchPlan& plan, int syncFd, int execFifoFd,
-                                int procfd) noexcept {
+[[noreturn]] void finishAndExec(const LaunchPlan& plan, int syncFd, int execFifoFd, int procfd,
+                                const char* const* argv, const char* const* envp) noexcept {
   if (plan.rootPropagationAfter &&
       ::mount(nullptr, "/", nullptr, plan.rootPropagationAfter, nullptr) != 0)
     fail(syncFd, errno, "setting rootfs propagation");
@@ -180,16 +180,10 @@ int lastCap() noexcept {
       fail(syncFd, 0, "exec: \"%s\": executable file not found in $PATH", plan.args[0].c_str());
     fail(syncFd, exeErr, "exec: \"%s\"", plan.args[0].c_str());
   }
-  const char* argv[256];
-  const char* envp[1024];
-  if (plan.args.size() >= 256 || plan.env.size() >= 1024)
-    fail(syncFd, E2BIG, "too many arguments or environment variables");
-  for (size_t i = 0; i < plan.args.size(); ++i) argv[i] = plan.args[i].c_str();
-  argv[plan.args.size()] = nullptr;
-  for (size_t i = 0; i < plan.env.size(); ++i) envp[i] = plan.env[i].c_str();
-  envp[plan.env.size()] = nullptr;
-
-  syncSend(syncFd, SyncType::kReady);
+  // The runtime must not die unnoticed during setup (see armDeathSignal); from here on the
+  // init outlives `create` by design.
+  ::prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+  if (!syncSend(syncFd, SyncType::kReady)) ::_exit(1);  // the runtime is gone
   if (execFifoFd >= 0) {
     // Blocks until `start` opens the FIFO for reading. The host /proc fd reaches our own fd
     // table whatever the container mounted at /proc.
@@ -216,6 +210,12 @@ int lastCap() noexcept {
   if (len > 0) [[maybe_unused]] auto n = ::write(2, msg, static_cast<size_t>(len));
   ::_exit(err == ENOENT ? 127 : 126);
 }
+
+// Until the init reports ready, it dies with the runtime (a `create` killed half-way must
+// not leave a half-set-up init behind). The kernel clears this on every credential change,
+// so it is armed again after each. A runtime that died before this call is noticed when
+// the ready message cannot be sent.
+void armDeathSignal() noexcept { ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0); }
 
 // Closes every fd above the preserved ones except the two the init needs. The runtime's other
 // fds (the state lock above all: flock is held by every copy) must not live on in the init.
@@ -248,12 +248,17 @@ void closeInheritedFds(const LaunchPlan& plan, const InitFds& fds) noexcept {
 
 }  // namespace
 
-[[noreturn]] void childMain(const LaunchPlan& plan, const InitFds& fds, bool fastPath) noexcept {
+void sealChild(const LaunchPlan& plan, const InitFds& fds) noexcept {
   closeInheritedFds(plan, fds);
-  // Until it execs, the init is a copy of the runtime: non-dumpable, so no process in the
+  armDeathSignal();
+  // Until it execs, a child is a copy of the runtime: non-dumpable, so no process in the
   // container can reach its /proc/<pid>/exe (our binary) or its memory (CVE-2019-5736
-  // class). execve of the user's program makes it dumpable again.
+  // class). execve of the user's program makes the init dumpable again.
   ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+[[noreturn]] void childMain(const LaunchPlan& plan, const InitFds& fds, bool fastPath) noexcept {
+  sealChild(plan, fds);
   const int syncFd = fds.sync, execFifoFd = fds.execFifo;
   resetSignals();
   ::umask(0);
@@ -285,6 +290,7 @@ void closeInheritedFds(const LaunchPlan& plan, const InitFds& fds) noexcept {
         if (::setresgid(0, 0, 0) != 0 || ::setresuid(0, 0, 0) != 0)
           throwSysError(errno, "setresuid",
                         "to root of the user namespace (is container id 0 mapped?)");
+        armDeathSignal();  // a credential change clears it
       }
     }
     if (plan.hostname)
@@ -300,10 +306,17 @@ void closeInheritedFds(const LaunchPlan& plan, const InitFds& fds) noexcept {
     setupDevices(plan, rootfd.get());
     if (plan.cwd != "/") ensureInRoot(rootfd.get(), plan.cwd, true);
 
+    // The argument and environment vectors, built while allocation is still fine.
+    std::vector<const char*> argv, envp;
+    for (const auto& a : plan.args) argv.push_back(a.c_str());
+    argv.push_back(nullptr);
+    for (const auto& e : plan.env) envp.push_back(e.c_str());
+    envp.push_back(nullptr);
+
     // Phase D: pivot_root; from here on no allocation.
     pivot(plan, rootfd.get());
     rootfd.reset();
-    finishAndExec(plan, syncFd, execFifoFd, procfd.release());
+    finishAndExec(plan, syncFd, execFifoFd, procfd.release(), argv.data(), envp.data());
   } catch (const std::exception& e) {
     int err = 0;
     if (auto* se = dynamic_cast<const std::system_error*>(&e)) err = se->code().value();

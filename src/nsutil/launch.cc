@@ -49,6 +49,7 @@ void writeMaps(pid_t pid, const LaunchPlan& plan) {
 // namespace applies only to children), then fork the real init as a sibling (CLONE_PARENT)
 // so the runtime can wait for it.
 [[noreturn]] void intermediateMain(const LaunchPlan& plan, const InitFds& fds) noexcept {
+  sealChild(plan, fds);  // before it enters anyone's namespaces
   int syncFd = fds.sync;
   try {
     for (const auto& j : plan.joins) {

@@ -29,6 +29,10 @@ struct InitFds {
   const std::vector<int>* mountTrees = nullptr;
 };
 
+// Closes the runtime's fds in a freshly cloned child (all but fds' own and the preserved
+// ones), makes it non-dumpable and ties its life to the runtime until it is ready.
+void sealChild(const LaunchPlan& plan, const InitFds& fds) noexcept;
+
 // The child's entry, used by launchInit (exposed for the intermediate process).
 // fastPath: the init was cloned straight into its namespaces and waits for kGo when the
 // parent writes its id maps; otherwise an intermediate did all that.

@@ -69,6 +69,16 @@ void removeTree(const std::string& dir) {
 
 }  // namespace
 
+void refuseSharedRoots(const std::vector<CgroupDir>& dirs) {
+  for (const auto& d : dirs) {
+    bool atRoot = d.path == d.mountpoint;
+    if (atRoot || d.path == d.origin)
+      throw UserError(fmt::format(
+          "cgroupsPath resolves to '{}', {}: give the container a cgroup of its own", d.path,
+          atRoot ? "the root of the hierarchy" : "the runtime's own cgroup"));
+  }
+}
+
 std::vector<std::string> pathsOf(const std::vector<CgroupDir>& dirs) {
   std::vector<std::string> out;
   for (const auto& d : dirs) out.push_back(d.path);
@@ -101,8 +111,11 @@ std::vector<CgroupDir> resolvePaths(const std::vector<ns::CgroupHierarchy>& hier
     if (cgroupsPath.empty()) inner = ownCgroup(selfCgroup, h) + "/" + id;
     else if (cgroupsPath[0] == '/') inner = cgroupsPath;
     else inner = ownCgroup(selfCgroup, h) + "/" + cgroupsPath;
-    out.push_back({h.mountpoint + ns::cleanPath(inner),
-                   h.mountpoint + ns::cleanPath(ownCgroup(selfCgroup, h)), h.superOpts, h.v2});
+    std::string path = h.mountpoint + ns::cleanPath(inner);
+    if (path.size() > 1 && path.back() == '/') path.pop_back();
+    out.push_back({path,
+                   h.mountpoint + ns::cleanPath(ownCgroup(selfCgroup, h)), h.mountpoint,
+                   h.superOpts, h.v2});
   }
   return out;
 }
@@ -175,18 +188,25 @@ void destroy(const std::vector<std::string>& paths) {
 namespace sv::cg {
 
 BirthPlace::BirthPlace(const std::vector<CgroupDir>& dirs) : dirs_(dirs) {
-  for (const auto& d : dirs_) {
-    if (d.v2) {
-      v2_ = UniqueFd(SV_SYSCALL(::open(d.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC),
-                                "cgroup '{}'", d.path));
-    } else {
-      writeFileAt(AT_FDCWD, d.path + "/tasks", "0");
+  try {
+    for (const auto& d : dirs_) {
+      if (d.v2) {
+        v2_ = UniqueFd(SV_SYSCALL(::open(d.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC),
+                                  "cgroup '{}'", d.path));
+      } else {
+        writeFileAt(AT_FDCWD, d.path + "/tasks", "0");
+      }
+      ++entered_;
     }
-    ++entered_;
+  } catch (...) {
+    leave();  // no destructor runs for a constructor that throws
+    throw;
   }
 }
 
-BirthPlace::~BirthPlace() {
+BirthPlace::~BirthPlace() { leave(); }
+
+void BirthPlace::leave() noexcept {
   for (size_t i = 0; i < entered_; ++i) {
     const auto& d = dirs_[i];
     if (d.v2) continue;
@@ -195,6 +215,7 @@ BirthPlace::~BirthPlace() {
     [[maybe_unused]] auto n = ::write(fd, "0", 1);
     ::close(fd);
   }
+  entered_ = 0;
 }
 
 }  // namespace sv::cg

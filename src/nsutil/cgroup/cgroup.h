@@ -20,13 +20,17 @@ namespace sv::cg {
 // selfCgroup is the text of /proc/self/cgroup.
 struct CgroupDir {
   std::string path;
-  std::string origin;  // the runtime's own cgroup in that hierarchy
+  std::string origin;      // the runtime's own cgroup in that hierarchy
+  std::string mountpoint;  // the hierarchy's root
   std::string controllers;  // "cpu,cpuacct", "name=systemd"; "" for cgroup2
   bool v2 = false;
 };
 std::vector<CgroupDir> resolvePaths(const std::vector<ns::CgroupHierarchy>& hierarchies,
                                     const std::string& cgroupsPath, const std::string& id,
                                     const std::string& selfCgroup);
+// Refuses a cgroupsPath that resolves to a hierarchy's root or to the runtime's own cgroup:
+// deleting the container would then touch processes that are not its own.
+void refuseSharedRoots(const std::vector<CgroupDir>& dirs);
 std::vector<std::string> pathsOf(const std::vector<CgroupDir>& dirs);
 // The directory of the v1 hierarchy that has controller, or nullptr.
 const CgroupDir* v1Dir(const std::vector<CgroupDir>& dirs, std::string_view controller);
@@ -52,6 +56,7 @@ class BirthPlace {
   int v2Fd() const { return v2_.get(); }
 
  private:
+  void leave() noexcept;
   const std::vector<CgroupDir>& dirs_;
   size_t entered_ = 0;
   UniqueFd v2_;

@@ -28,7 +28,20 @@ namespace sv::runc {
 namespace {
 
 UserError notExist(const std::string& id) {
-  return UserError(fmt::format("container \"{}\" does not exist", id));
+  // runc's words first: shims match on them.
+  return UserError(fmt::format("container does not exist (id \"{}\")", id));
+}
+
+// The fds 3..3+n-1 that --preserve-fds passes must be the caller's: a gap would be filled by
+// one of ours (a lock, a cgroup dir) and leak into the container.
+void checkPreservedFds(int n) {
+  if (n < 0) throw UserError(fmt::format("--preserve-fds {} is negative", n));
+  for (int fd = 3; fd < 3 + n; ++fd)
+    if (::fcntl(fd, F_GETFD) < 0 || fd == log::fd())
+      throw UserError(fmt::format(
+          "--preserve-fds {}: fd {} is not open in the caller; pass only as many fds as are open "
+          "from fd 3 on",
+          n, fd));
 }
 
 std::string absoluteBundle(const std::string& bundle) {
@@ -120,6 +133,7 @@ struct Created {
 // FIFO (create) or exec at once (run).
 Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFifo) {
   validateContainerId(o.id);
+  checkPreservedFds(o.preserveFds);
   StateStore store(g.root);
   std::string bundle = absoluteBundle(o.bundle);
   oci::Spec spec = loadSpec(bundle);
@@ -139,8 +153,22 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
       cg::deviceRules(spec.linux ? spec.linux->resourcesJson : "",
                       spec.linux ? spec.linux->devices : std::vector<oci::Device>{});
 
+  cg::refuseSharedRoots(cgroups);
+
   UniqueFd lock = store.createAndLock(o.id);
   CreateCleanup cleanup{store, o.id, {}};
+  // A first state without a pid: if this process dies from here on, `delete` still finds
+  // the cgroups and, through them, an orphaned init.
+  ContainerState s;
+  s.id = o.id;
+  s.bundle = bundle;
+  s.rootfs = spec.root.path[0] == '/' ? spec.root.path : ns::cleanPath(bundle + "/" + spec.root.path);
+  s.created = nowRfc3339();
+  s.ociVersion = spec.ociVersion;
+  s.annotations = spec.annotations;
+  s.privatePidNs = (plan.cloneFlags & CLONE_NEWPID) != 0;
+  s.cgroupPaths = cgroupPaths;
+  store.save(s);
   cleanup.createdCgroups = cg::create(cgroupPaths);
   // Device access is restricted before the init exists (cgroup v2: next issue).
   if (const cg::CgroupDir* dev = cg::v1Dir(cgroups, "devices"))
@@ -164,23 +192,15 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
     launched.emplace(ns::launchInit(plan, execFifo ? fifo.get() : -1, birthPlace.v2Fd(), treeFds));
   }
   trees.clear();
-  Created c{{}, std::move(launched->init)};
-  ContainerState& s = c.state;
-  s.id = o.id;
-  s.pid = c.init.pid();
-  auto st = readProcStat(s.pid);
-  if (!st) throw UserError("the container init exited right after setup");
-  s.pidStartTime = st->startTime;
-  s.bundle = bundle;
-  s.rootfs = spec.root.path[0] == '/' ? spec.root.path : ns::cleanPath(bundle + "/" + spec.root.path);
-  s.created = nowRfc3339();
-  s.ociVersion = spec.ociVersion;
-  s.annotations = spec.annotations;
-  s.privatePidNs = (plan.cloneFlags & CLONE_NEWPID) != 0;
-  s.pidNsInode = pidNsInode(s.pid);
-  s.cgroupPaths = cgroupPaths;
-  store.save(s);
-  if (!o.pidFile.empty()) writePidFile(o.pidFile, s.pid);
+  Created c{std::move(s), std::move(launched->init)};
+  ContainerState& st = c.state;
+  st.pid = c.init.pid();
+  auto ps = readProcStat(st.pid);
+  if (!ps) throw UserError("the container init exited right after setup");
+  st.pidStartTime = ps->startTime;
+  st.pidNsInode = pidNsInode(st.pid);
+  store.save(st);
+  if (!o.pidFile.empty()) writePidFile(o.pidFile, st.pid);
   cleanup.armed = false;
   return c;
 }
@@ -255,15 +275,24 @@ void killAndWait(const ContainerState& s) {
 }
 
 void destroy(const StateStore& store, const ContainerState& s) {
-  // Processes left in the cgroup (no private pid namespace) go first, or rmdir fails.
-  std::vector<pid_t> left = cg::procs(s.cgroupPaths);
-  for (int round = 0; !left.empty() && round < 1000; ++round) {
-    for (pid_t pid : left)
-      if (UniqueFd pfd = pidfdOpen(pid)) pidfdSignal(pfd.get(), SIGKILL);
-    ::usleep(1000);
-    left = cg::procs(s.cgroupPaths);
+  // Without a private pid namespace (or when a create died before it knew the init's pid),
+  // the container's processes are whatever is in its cgroup: they go first, or rmdir fails.
+  // With one, the kernel already took them with the init, and a cgroup shared with another
+  // container must not cost that container its processes (runc behaves the same).
+  if (!s.privatePidNs || s.pid == 0) {
+    std::vector<pid_t> left = cg::procs(s.cgroupPaths);
+    for (int round = 0; !left.empty() && round < 1000; ++round) {
+      for (pid_t pid : left)
+        if (UniqueFd pfd = pidfdOpen(pid)) pidfdSignal(pfd.get(), SIGKILL);
+      ::usleep(1000);
+      left = cg::procs(s.cgroupPaths);
+    }
   }
-  cg::destroy(s.cgroupPaths);
+  try {
+    cg::destroy(s.cgroupPaths);
+  } catch (const std::exception& e) {
+    log::warn("container \"{}\": {}; the cgroup is left in place", s.id, e.what());
+  }
   // Hooks and daemon registrations are released here in later issues.
   store.remove(s.id);
 }
@@ -338,11 +367,11 @@ void killContainer(const GlobalOptions& g, const std::string& id, int sig, bool 
   auto s = store.load(id);
   if (!s) throw notExist(id);
   UniqueFd fd = openInit(*s);
+  if (all) signalAll(*s, sig);  // also after the init is gone: others may be left (runc too)
   if (!fd) {
     if (all) return;
     throw UserError("container not running");
   }
-  if (all) signalAll(*s, sig);
   if (!pidfdSignal(fd.get(), sig)) throwSysError(errno, "kill", fmt::format("container \"{}\"", id));
 }
 

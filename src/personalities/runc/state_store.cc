@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <climits>
+#include <cstdio>
 #include <time.h>
 #include <unistd.h>
 
@@ -119,15 +121,30 @@ void StateStore::ensureRoot() const {
 UniqueFd StateStore::createAndLock(const std::string& id) const {
   ensureRoot();
   std::string d = dir(id);
-  if (::mkdir(d.c_str(), 0700) != 0) {
-    if (errno == EEXIST) throw UserError(fmt::format("container with id \"{}\" already exists", id));
-    throwSysError(errno, "mkdir", fmt::format("'{}'", d));
+  if (::access(d.c_str(), F_OK) == 0)
+    throw UserError(fmt::format("container with id \"{}\" already exists", id));
+  // Build the directory with its lock taken under a temporary name, then rename it into
+  // place: no other command ever sees the container without a held lock.
+  char tmpl[PATH_MAX];
+  std::snprintf(tmpl, sizeof tmpl, "%s/.creating-XXXXXX", root_.c_str());
+  if (!::mkdtemp(tmpl)) throwSysError(errno, "mkdtemp", fmt::format("in '{}'", root_));
+  std::string tmp = tmpl;
+  try {
+    std::string lockPath = tmp + "/" + kLockFile;
+    UniqueFd fd(SV_SYSCALL(::open(lockPath.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600), "'{}'",
+                           lockPath));
+    SV_SYSCALL(::flock(fd.get(), LOCK_EX), "'{}'", lockPath);
+    if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, d.c_str(), RENAME_NOREPLACE) != 0) {
+      if (errno == EEXIST)
+        throw UserError(fmt::format("container with id \"{}\" already exists", id));
+      throwSysError(errno, "rename", fmt::format("'{}' to '{}'", tmp, d));
+    }
+    return fd;
+  } catch (...) {
+    ::unlink((tmp + "/" + kLockFile).c_str());
+    ::rmdir(tmp.c_str());
+    throw;
   }
-  std::string lockPath = d + "/" + kLockFile;
-  UniqueFd fd(SV_SYSCALL(::open(lockPath.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600), "'{}'",
-                         lockPath));
-  SV_SYSCALL(::flock(fd.get(), LOCK_EX), "'{}'", lockPath);
-  return fd;
 }
 
 std::optional<UniqueFd> StateStore::lock(const std::string& id) const {
@@ -200,6 +217,7 @@ bool initAlive(const ContainerState& s) {
 }
 
 Status StateStore::status(const ContainerState& s) const {
+  if (s.pid == 0) return Status::kCreating;  // create is running, or died before the clone
   if (!initAlive(s)) return Status::kStopped;
   if (hasExecFifo(s.id)) return Status::kCreated;
   return Status::kRunning;
