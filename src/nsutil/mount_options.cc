@@ -1,5 +1,6 @@
 #include "nsutil/mount_options.h"
 
+#include <linux/mount.h>
 #include <sys/mount.h>
 
 #include <string_view>
@@ -62,6 +63,22 @@ constexpr PropagationWord kPropagationWords[] = {
     {"runbindable", MS_UNBINDABLE | MS_REC},
 };
 
+struct RecursiveWord {
+  std::string_view word;
+  bool clear;
+  uint64_t attr;  // MOUNT_ATTR_*
+};
+
+// runc's recursive mount options (runtime-spec 1.1), applied to a whole mount tree.
+constexpr RecursiveWord kRecursiveWords[] = {
+    {"rro", false, MOUNT_ATTR_RDONLY},        {"rrw", true, MOUNT_ATTR_RDONLY},
+    {"rnosuid", false, MOUNT_ATTR_NOSUID},    {"rsuid", true, MOUNT_ATTR_NOSUID},
+    {"rnodev", false, MOUNT_ATTR_NODEV},      {"rdev", true, MOUNT_ATTR_NODEV},
+    {"rnoexec", false, MOUNT_ATTR_NOEXEC},    {"rexec", true, MOUNT_ATTR_NOEXEC},
+    {"rnodiratime", false, MOUNT_ATTR_NODIRATIME}, {"rdiratime", true, MOUNT_ATTR_NODIRATIME},
+    {"rnosymfollow", false, MOUNT_ATTR_NOSYMFOLLOW}, {"rsymfollow", true, MOUNT_ATTR_NOSYMFOLLOW},
+};
+
 }  // namespace
 
 unsigned long propagationFlags(const std::string& word) {
@@ -96,6 +113,14 @@ ParsedMountOptions parseMountOptions(const std::vector<std::string>& options) {
       out.propagation.push_back(p);
       continue;
     }
+    bool recursive = false;
+    for (const auto& r : kRecursiveWords) {
+      if (r.word != opt) continue;
+      recursive = true;
+      (r.clear ? out.recAttrClr : out.recAttrSet) |= r.attr;
+      (r.clear ? out.recAttrSet : out.recAttrClr) &= ~r.attr;
+    }
+    if (recursive) continue;
     // Runtime-only words that are not filesystem data.
     if (opt == "tmpcopyup" || opt == "idmap" || opt == "ridmap") continue;
     if (!out.data.empty()) out.data += ',';

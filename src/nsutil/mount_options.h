@@ -1,6 +1,7 @@
 // Mount option words ("ro", "nosuid", "rshared", ...) to MS_* flags: one table.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,8 @@ struct ParsedMountOptions {
   unsigned long clearFlags = 0;  // flags explicitly cleared ("rw", "suid", ...)
   std::vector<unsigned long> propagation;
   std::string data;  // the rest, comma-joined, for the filesystem
+  // Recursive attributes ("rro", "rnosuid", ...) applied with mount_setattr(AT_RECURSIVE).
+  uint64_t recAttrSet = 0, recAttrClr = 0;
   bool bind = false, recursive = false;
 };
 

@@ -49,6 +49,15 @@ void remountBind(int fd, unsigned long flags, const std::string& dest) {
           fmt::format("remounting '{}' with its options", dest));
 }
 
+void applyRecursiveAttrs(const PlannedMount& m, int fd) {
+  if (!m.recAttrSet && !m.recAttrClr) return;
+  struct mount_attr attr {};
+  attr.attr_set = m.recAttrSet;
+  attr.attr_clr = m.recAttrClr;
+  if (::syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) != 0)
+    throwSysError(errno, "mount_setattr", fmt::format("recursive options on '{}'", m.destination));
+}
+
 struct OwnCgroup {
   std::string controllers;  // "cpu,cpuacct", "name=systemd", "" for v2
   std::string path;
@@ -178,9 +187,10 @@ void setupMounts(const LaunchPlan& plan, int rootfd, const std::vector<UniqueFd>
                   MS_BIND | (m.recursive ? MS_REC : 0), nullptr,
                   fmt::format("binding '{}' on '{}'", m.source, m.destination));
         }
-        if (m.remount || !m.propagation.empty()) {
+        if (m.remount || !m.propagation.empty() || m.recAttrSet || m.recAttrClr) {
           UniqueFd mounted = reopen(rootfd, m.destination);
           if (m.remount) remountBind(mounted.get(), m.flags & ~(MS_REC | MS_REMOUNT), m.destination);
+          applyRecursiveAttrs(m, mounted.get());
           applyPropagation(m.propagation, mounted.get(), m.destination);
         }
         continue;
@@ -190,8 +200,11 @@ void setupMounts(const LaunchPlan& plan, int rootfd, const std::vector<UniqueFd>
         doMount(m.source.c_str(), fdPath(buf, dest.get()), m.type.c_str(), m.flags,
                 m.data.empty() ? nullptr : m.data.c_str(),
                 fmt::format("{} on '{}'", m.type, m.destination));
-        if (!m.propagation.empty())
-          applyPropagation(m.propagation, reopen(rootfd, m.destination).get(), m.destination);
+        if (!m.propagation.empty() || m.recAttrSet || m.recAttrClr) {
+          UniqueFd mounted = reopen(rootfd, m.destination);
+          applyRecursiveAttrs(m, mounted.get());
+          applyPropagation(m.propagation, mounted.get(), m.destination);
+        }
         continue;
       }
     }

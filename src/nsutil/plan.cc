@@ -159,6 +159,8 @@ void planMounts(const oci::Spec& spec, const PlanOptions& options, LaunchPlan& p
     pm.clearFlags = opts.clearFlags;
     pm.propagation = opts.propagation;
     pm.data = opts.data;
+    pm.recAttrSet = opts.recAttrSet;
+    pm.recAttrClr = opts.recAttrClr;
     pm.uidMappings = m.uidMappings;
     pm.gidMappings = m.gidMappings;
     if (type == "bind" || opts.bind) {

@@ -46,6 +46,7 @@ struct PlannedMount {
   std::vector<unsigned long> propagation;  // MS_SHARED/MS_SLAVE/... (| MS_REC), in order
   std::string data;                 // filesystem options not known as flags
   bool recursive = false;           // rbind
+  uint64_t recAttrSet = 0, recAttrClr = 0;  // "rro", ... (MOUNT_ATTR_*, whole tree)
   bool remount = false;             // binds with flags beyond MS_BIND|MS_REC
   bool sourceIsDir = true;          // binds: create a directory (or an empty file) as target
   std::vector<oci::IdMapping> uidMappings, gidMappings;  // idmapped bind mounts

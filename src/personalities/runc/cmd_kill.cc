@@ -2,6 +2,8 @@
 
 #include <signal.h>
 
+#include <optional>
+
 #include <fmt/format.h>
 
 #include "base/sys_error.h"
@@ -18,7 +20,8 @@ int run(const GlobalOptions& g, const ParsedFlags& f) {
   if (f.positionals.empty() || f.positionals.size() > 2) expectArgs(f, 1, "kill");
   int sig = SIGTERM;
   if (f.positionals.size() == 2) {
-    auto parsed = parseSignal(f.positionals[1]);
+    // "0" checks that the container's init exists, as with kill(1).
+    auto parsed = f.positionals[1] == "0" ? std::optional<int>(0) : parseSignal(f.positionals[1]);
     if (!parsed) throw UserError(fmt::format("unknown signal \"{}\"", f.positionals[1]));
     sig = *parsed;
   }
