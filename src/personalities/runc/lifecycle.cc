@@ -384,6 +384,7 @@ void deleteContainer(const GlobalOptions& g, const std::string& id, bool force) 
   if (!s) {
     // An aborted create may have left a directory without state: remove it.
     store.remove(id);
+    store.removeStaleCreating(id);
     if (force) return;
     throw notExist(id);
   }

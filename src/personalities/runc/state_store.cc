@@ -125,10 +125,12 @@ UniqueFd StateStore::createAndLock(const std::string& id) const {
     throw UserError(fmt::format("container with id \"{}\" already exists", id));
   // Build the directory with its lock taken under a temporary name, then rename it into
   // place: no other command ever sees the container without a held lock.
-  char tmpl[PATH_MAX];
-  std::snprintf(tmpl, sizeof tmpl, "%s/.creating-XXXXXX", root_.c_str());
-  if (!::mkdtemp(tmpl)) throwSysError(errno, "mkdtemp", fmt::format("in '{}'", root_));
-  std::string tmp = tmpl;
+  // The name carries the id, so `delete --force <id>` can clear it after a killed create.
+  std::string tmp = creatingDir(id);
+  if (::mkdir(tmp.c_str(), 0700) != 0) {
+    if (errno != EEXIST || !removeStaleCreating(id) || ::mkdir(tmp.c_str(), 0700) != 0)
+      throw UserError(fmt::format("container with id \"{}\" already exists (being created)", id));
+  }
   try {
     std::string lockPath = tmp + "/" + kLockFile;
     UniqueFd fd(SV_SYSCALL(::open(lockPath.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600), "'{}'",
@@ -145,6 +147,19 @@ UniqueFd StateStore::createAndLock(const std::string& id) const {
     ::rmdir(tmp.c_str());
     throw;
   }
+}
+
+bool StateStore::removeStaleCreating(const std::string& id) const {
+  std::string tmp = creatingDir(id);
+  int fd = ::open((tmp + "/" + kLockFile).c_str(), O_RDWR | O_CLOEXEC);
+  if (fd >= 0) {
+    UniqueFd lock(fd);
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) return false;  // a create is at work
+  }
+  int dfd = ::open(tmp.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dfd < 0) return errno == ENOENT;
+  removeTree(dfd);
+  return ::rmdir(tmp.c_str()) == 0 || errno == ENOENT;
 }
 
 std::optional<UniqueFd> StateStore::lock(const std::string& id) const {

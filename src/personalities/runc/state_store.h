@@ -58,8 +58,12 @@ class StateStore {
   Status status(const ContainerState& s) const;
   bool hasExecFifo(const std::string& id) const;
   std::string execFifoPath(const std::string& id) const { return dir(id) + "/exec.fifo"; }
+  // Removes what a create killed before its directory got its name left behind; false if a
+  // create for that id is still running.
+  bool removeStaleCreating(const std::string& id) const;
 
  private:
+  std::string creatingDir(const std::string& id) const { return root_ + "/.creating-" + id; }
   std::string root_;
 };
 
