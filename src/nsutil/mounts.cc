@@ -9,7 +9,9 @@
 #include <linux/mount.h>
 #include <unistd.h>
 
+#include <climits>
 #include <sstream>
+#include <string_view>
 
 #include "base/file_util.h"
 #include "base/sys_error.h"
@@ -47,6 +49,34 @@ void remountBind(int fd, unsigned long flags, const std::string& dest) {
   flags |= lockedFlags(path);
   doMount(nullptr, path, nullptr, MS_BIND | MS_REMOUNT | flags, nullptr,
           fmt::format("remounting '{}' with its options", dest));
+}
+
+// Files under /proc a mount may cover (lxcfs-style emulation), as runc allows. Anything else
+// resolving into the container's procfs is refused (CVE-2019-16884 class: an image symlink
+// that turns a bind mount into an over-mount of /proc/self/attr/...).
+constexpr const char* kProcMountable[] = {
+    "/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo",   "/proc/stat",
+    "/proc/swaps",   "/proc/uptime",    "/proc/loadavg",   "/proc/slabinfo",
+    "/proc/net/dev", "/proc/sys/kernel/ns_last_pid",
+};
+
+void checkProcTarget(const PlannedMount& m, const LaunchPlan& plan, int destFd) {
+  if (m.kind == MountKind::kFs && m.type == "proc") return;
+  char link[PATH_MAX];
+  char buf[64];
+  ssize_t n = ::readlink(fdPath(buf, destFd), link, sizeof link - 1);
+  if (n < 0) return;
+  link[n] = '\0';
+  std::string_view real(link);
+  if (!real.starts_with(plan.rootfs)) return;
+  real.remove_prefix(plan.rootfs.size());
+  if (real != "/proc" && !real.starts_with("/proc/")) return;
+  for (const char* allowed : kProcMountable)
+    if (real == allowed) return;
+  throw UserError(fmt::format(
+      "mount destination \"{}\" resolves to \"{}\" inside the container's /proc, which only a "
+      "proc mount or an emulated /proc file may cover",
+      m.destination, real));
 }
 
 void applyRecursiveAttrs(const PlannedMount& m, int fd) {
@@ -177,6 +207,7 @@ void setupMounts(const LaunchPlan& plan, int rootfd, const std::vector<UniqueFd>
       case MountKind::kCgroupV2: mountCgroupV2(m, plan, rootfd); continue;
       case MountKind::kBind: {
         UniqueFd dest = ensureInRoot(rootfd, m.destination, m.sourceIsDir);
+        checkProcTarget(m, plan, dest.get());
         if (i < trees.size() && trees[i] >= 0) {
           if (::syscall(SYS_move_mount, trees[i], "", dest.get(), "",
                         MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0)
@@ -197,6 +228,7 @@ void setupMounts(const LaunchPlan& plan, int rootfd, const std::vector<UniqueFd>
       }
       case MountKind::kFs: {
         UniqueFd dest = ensureInRoot(rootfd, m.destination, true);
+        checkProcTarget(m, plan, dest.get());
         doMount(m.source.c_str(), fdPath(buf, dest.get()), m.type.c_str(), m.flags,
                 m.data.empty() ? nullptr : m.data.c_str(),
                 fmt::format("{} on '{}'", m.type, m.destination));

@@ -306,6 +306,22 @@ std::string readContainerPasswd(const std::string& rootfs) {
   return text;
 }
 
+// mountinfo writes space, tab, newline and backslash in paths as \040, \011, \012, \134.
+std::string unescapeMountinfo(const std::string& in) {
+  std::string out;
+  for (size_t i = 0; i < in.size(); ++i) {
+    bool octal = in[i] == '\\' && i + 3 < in.size();
+    for (size_t k = 1; octal && k <= 3; ++k) octal = in[i + k] >= '0' && in[i + k] <= '7';
+    if (!octal) {
+      out += in[i];
+      continue;
+    }
+    out += static_cast<char>((in[i + 1] - '0') * 64 + (in[i + 2] - '0') * 8 + (in[i + 3] - '0'));
+    i += 3;
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string passwdHome(const std::string& passwd, uid_t uid) {
@@ -359,6 +375,7 @@ void parseCgroupLayout(const std::string& mountinfo, PlanOptions& options) {
     std::istringstream pre(line.substr(0, sep));
     std::string id, parent, dev, root, mountpoint;
     pre >> id >> parent >> dev >> root >> mountpoint;
+    mountpoint = unescapeMountinfo(mountpoint);
     std::istringstream post(line.substr(sep + 3));
     std::string fstype, source, superOpts;
     post >> fstype >> source >> superOpts;

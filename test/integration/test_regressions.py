@@ -469,6 +469,20 @@ class Mounts(RegressionTest):
             self.assertTrue(r.err.strip(), f"a failure must say why: {r!r}")
         self.check_clean()
 
+    def test_symlink_into_proc_refused(self):
+        # CVE-2019-16884 class: an image symlink that makes a bind mount cover a file of the
+        # container's procfs (here /proc/self/attr/current) must be refused, like runc does.
+        src = os.path.join(self.tmp, "label")
+        with open(src, "w") as f:
+            f.write("unconfined\n")
+        b = self.bundle(args=["/probe", "cat", "/proc/self/attr/current"])
+        os.symlink("/proc/self", os.path.join(b.rootfs, "evil"))
+        b.add_mount("/evil/attr/current", "bind", src, ["bind"])
+        r = self.run_container(b)
+        self.assertNotEqual(r.rc, 0, f"a mount over /proc/<pid>/attr must be refused: {r!r}")
+        self.assertIn("/proc", r.err)
+        self.check_clean()
+
 
 if __name__ == "__main__":
     svtest.main()

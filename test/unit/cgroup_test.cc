@@ -154,3 +154,10 @@ TEST_CASE("procs lists a cgroup and its sub-cgroups", "[cgroup]") {
   std::sort(pids.begin(), pids.end());
   CHECK(pids == std::vector<pid_t>{10, 11, 12});
 }
+
+TEST_CASE("parseCgroupLayout decodes mountinfo's octal escapes in mount points", "[cgroup]") {
+  auto h = layout("50 31 0:40 / /sys/fs/cgroup/net_cls\\040x rw - cgroup cgroup rw,net_cls\n");
+  REQUIRE(h.size() == 1);
+  CHECK(h[0].mountpoint == "/sys/fs/cgroup/net_cls x");
+  CHECK(h[0].superOpts == "net_cls");
+}
