@@ -314,6 +314,10 @@ void startContainer(const GlobalOptions& g, const std::string& id) {
   switch (store.status(*s)) {
     case Status::kCreated: break;
     case Status::kStopped: throw UserError("cannot start a container that has stopped");
+    case Status::kCreating:
+      throw UserError(fmt::format("container \"{}\" is still being created, or its create was "
+                                  "killed: remove it with `delete --force {}`",
+                                  id, id));
     default: throw UserError("cannot start an already running container");
   }
   UniqueFd pidfd = openInit(*s);
@@ -380,7 +384,11 @@ void deleteContainer(const GlobalOptions& g, const std::string& id, bool force) 
   StateStore store(g.root);
   auto lock = store.lock(id);
   std::optional<ContainerState> s;
-  if (lock) s = store.load(id);
+  try {
+    if (lock) s = store.load(id);
+  } catch (const UserError&) {
+    if (!force) throw;  // a corrupt state.json: --force removes what is there
+  }
   if (!s) {
     // An aborted create may have left a directory without state: remove it.
     store.remove(id);
