@@ -25,8 +25,9 @@ constexpr FlagSpec kGlobalFlags[] = {
 };
 
 constexpr const Command* kCommands[] = {
-    &kCreateCommand, &kDeleteCommand, &kKillCommand, &kListCommand,
-    &kRunCommand,    &kSpecCommand,   &kStartCommand, &kStateCommand,
+    &kCreateCommand, &kDeleteCommand, &kKillCommand,   &kListCommand,  &kPauseCommand,
+    &kPsCommand,     &kResumeCommand, &kRunCommand,    &kSpecCommand,  &kStartCommand,
+    &kStateCommand,
 };
 
 const Command* findCommand(std::string_view name) {

@@ -38,6 +38,9 @@ extern const Command kListCommand;
 extern const Command kKillCommand;
 extern const Command kDeleteCommand;
 extern const Command kSpecCommand;
+extern const Command kPauseCommand;
+extern const Command kResumeCommand;
+extern const Command kPsCommand;
 
 // Returns positional i or throws UserError naming the command's usage.
 const std::string& requireArg(const ParsedFlags& f, size_t i, std::string_view command,

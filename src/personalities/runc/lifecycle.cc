@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
 
@@ -17,6 +18,7 @@
 #include "base/sys_error.h"
 #include "nsutil/cgroup/cgroup.h"
 #include "nsutil/cgroup/devices.h"
+#include "nsutil/cgroup/freezer.h"
 #include "nsutil/idmap.h"
 #include "nsutil/launch.h"
 #include "nsutil/plan.h"
@@ -168,6 +170,12 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
   s.annotations = spec.annotations;
   s.privatePidNs = (plan.cloneFlags & CLONE_NEWPID) != 0;
   s.cgroupPaths = cgroupPaths;
+  if (const cg::CgroupDir* fr = cg::v1Dir(cgroups, "freezer")) {
+    s.freezerDir = fr->path;
+  } else {
+    for (const auto& d : cgroups)
+      if (d.v2 && d.mountpoint == "/sys/fs/cgroup") s.freezerDir = d.path, s.freezerV2 = true;
+  }
   store.save(s);
   cleanup.createdCgroups = cg::create(cgroupPaths);
   // Device access is restricted before the init exists (cgroup v2: next issue).
@@ -271,6 +279,9 @@ void killAndWait(const ContainerState& s) {
   pidfdSignal(fd.get(), SIGKILL);
   // The init of a private pid namespace takes every other process with it.
   if (!s.privatePidNs) signalAll(s, SIGKILL);
+  // A frozen process only dies once thawed.
+  cg::Freezer freezer{s.freezerDir, s.freezerV2};
+  if (cg::isFrozen(freezer)) cg::thaw(freezer);
   waitGone(fd.get(), s.id);
 }
 
@@ -404,6 +415,43 @@ void deleteContainer(const GlobalOptions& g, const std::string& id, bool force) 
   }
   if (status != Status::kStopped) killAndWait(*s);
   destroy(store, *s);
+}
+
+namespace {
+// Loads a container for a command that needs its init alive.
+ContainerState loadRunning(const StateStore& store, const std::string& id) {
+  validateContainerId(id);
+  auto s = store.load(id);
+  if (!s) throw notExist(id);
+  return *s;
+}
+}  // namespace
+
+void pauseContainer(const GlobalOptions& g, const std::string& id) {
+  StateStore store(g.root);
+  auto lock = store.lock(id);
+  ContainerState s = loadRunning(store, id);
+  Status st = store.status(s);
+  if (st != Status::kRunning && st != Status::kCreated) throw UserError("container not running");
+  cg::freeze({s.freezerDir, s.freezerV2});
+}
+
+void resumeContainer(const GlobalOptions& g, const std::string& id) {
+  StateStore store(g.root);
+  auto lock = store.lock(id);
+  ContainerState s = loadRunning(store, id);
+  if (store.status(s) != Status::kPaused) throw UserError("container not paused");
+  cg::thaw({s.freezerDir, s.freezerV2});
+}
+
+std::vector<pid_t> containerPids(const GlobalOptions& g, const std::string& id) {
+  StateStore store(g.root);
+  ContainerState s = loadRunning(store, id);
+  if (store.status(s) == Status::kStopped) return {};
+  std::vector<pid_t> pids = cg::procs(s.cgroupPaths);
+  if (pids.empty() && initAlive(s)) pids.push_back(s.pid);
+  std::sort(pids.begin(), pids.end());
+  return pids;
 }
 
 std::string containerStateJson(const GlobalOptions& g, const std::string& id) {

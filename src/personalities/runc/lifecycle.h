@@ -1,7 +1,10 @@
 // The container lifecycle as named steps; the CLI files are thin wrappers around these.
 #pragma once
 
+#include <sys/types.h>
+
 #include <string>
+#include <vector>
 
 #include "personalities/runc/state_store.h"
 
@@ -32,5 +35,9 @@ int runContainer(const GlobalOptions& g, const CreateOptions& o, bool detach, bo
 void killContainer(const GlobalOptions& g, const std::string& id, int sig, bool all);
 void deleteContainer(const GlobalOptions& g, const std::string& id, bool force);
 std::string containerStateJson(const GlobalOptions& g, const std::string& id);
+void pauseContainer(const GlobalOptions& g, const std::string& id);
+void resumeContainer(const GlobalOptions& g, const std::string& id);
+// The container's processes (host pids, sorted); empty once it stopped.
+std::vector<pid_t> containerPids(const GlobalOptions& g, const std::string& id);
 
 }  // namespace sv::runc

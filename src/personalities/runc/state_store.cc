@@ -17,6 +17,7 @@
 #include "base/file_util.h"
 #include "base/process.h"
 #include "base/sys_error.h"
+#include "nsutil/cgroup/freezer.h"
 
 namespace sv::runc {
 
@@ -67,7 +68,9 @@ std::string stateToJson(const ContainerState& s) {
                       {"privatePidNs", s.privatePidNs},
                       {"pidNsInode", s.pidNsInode},
                       {"owner", s.owner},
-                      {"cgroupPaths", s.cgroupPaths}};
+                      {"cgroupPaths", s.cgroupPaths},
+                      {"freezerDir", s.freezerDir},
+                      {"freezerV2", s.freezerV2}};
   return j.dump();
 }
 
@@ -86,6 +89,8 @@ ContainerState stateFromJson(const std::string& text) {
   s.pidNsInode = j.value("pidNsInode", uint64_t{0});
   s.owner = j.value("owner", "");
   s.cgroupPaths = j.value("cgroupPaths", std::vector<std::string>{});
+  s.freezerDir = j.value("freezerDir", "");
+  s.freezerV2 = j.value("freezerV2", false);
   return s;
 }
 
@@ -235,6 +240,7 @@ Status StateStore::status(const ContainerState& s) const {
   if (s.pid == 0) return Status::kCreating;  // create is running, or died before the clone
   if (!initAlive(s)) return Status::kStopped;
   if (hasExecFifo(s.id)) return Status::kCreated;
+  if (cg::isFrozen({s.freezerDir, s.freezerV2})) return Status::kPaused;
   return Status::kRunning;
 }
 

@@ -30,6 +30,8 @@ struct ContainerState {
   uint64_t pidNsInode = 0;    // to find every process of the container
   std::string owner;
   std::vector<std::string> cgroupPaths;  // the container's directory in every hierarchy
+  std::string freezerDir;                // "" without a freezer
+  bool freezerV2 = false;
 };
 
 std::string stateToJson(const ContainerState& s);
