@@ -263,6 +263,15 @@ void sealChild(const LaunchPlan& plan, const InitFds& fds) noexcept {
   resetSignals();
   ::umask(0);
   try {
+    if (plan.execMode) {
+      // The intermediate joined the container's namespaces; only the process is left.
+      std::vector<const char*> argv, envp;
+      for (const auto& a : plan.args) argv.push_back(a.c_str());
+      argv.push_back(nullptr);
+      for (const auto& e : plan.env) envp.push_back(e.c_str());
+      envp.push_back(nullptr);
+      finishAndExec(plan, syncFd, -1, -1, argv.data(), envp.data());
+    }
     if (fastPath && plan.newUserNs) {
       SyncMsg msg;
       if (!syncRecv(syncFd, msg) || msg.type != SyncType::kGo) ::_exit(1);

@@ -52,11 +52,16 @@ void writeMaps(pid_t pid, const LaunchPlan& plan) {
   sealChild(plan, fds);  // before it enters anyone's namespaces
   int syncFd = fds.sync;
   try {
-    for (const auto& j : plan.joins) {
-      UniqueFd ns(SV_SYSCALL(::open(j.path.c_str(), O_RDONLY | O_CLOEXEC), "namespace '{}'", j.path));
-      SV_SYSCALL(::setns(ns.get(), oci::nsCloneFlag(j.type)), "joining {} namespace '{}'",
-                 oci::nsName(j.type), j.path);
-    }
+    // Open every namespace first: once in another mount namespace, /proc paths of ours
+    // would resolve in the container's /proc.
+    std::vector<UniqueFd> nsFds;
+    for (const auto& j : plan.joins)
+      nsFds.emplace_back(
+          SV_SYSCALL(::open(j.path.c_str(), O_RDONLY | O_CLOEXEC), "namespace '{}'", j.path));
+    for (size_t i = 0; i < plan.joins.size(); ++i)
+      SV_SYSCALL(::setns(nsFds[i].get(), oci::nsCloneFlag(plan.joins[i].type)),
+                 "joining {} namespace '{}'", oci::nsName(plan.joins[i].type), plan.joins[i].path);
+    nsFds.clear();
     int flags = plan.cloneFlags;
     if (flags & CLONE_NEWUSER) {
       SV_SYSCALL(::unshare(CLONE_NEWUSER), "user namespace");

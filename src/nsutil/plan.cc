@@ -409,6 +409,24 @@ void parseCgroupLayout(const std::string& mountinfo, PlanOptions& options) {
   }
 }
 
+LaunchPlan buildExecPlan(const oci::Process& p, const std::string& rootfs,
+                         std::vector<NsJoin> joins, int preserveFds) {
+  if (p.terminal)
+    throw UserError("exec with a terminal (--tty) is not supported by this build yet");
+  if (p.args.empty()) throw UserError("exec needs a command to run");
+  LaunchPlan plan;
+  plan.execMode = true;
+  plan.rootfs = rootfs;
+  plan.setupDev = false;
+  plan.joins = std::move(joins);
+  std::stable_partition(plan.joins.begin(), plan.joins.end(),
+                        [](const NsJoin& j) { return j.type == oci::NsType::kUser; });
+  plan.needsIntermediate = true;
+  plan.preserveFds = preserveFds;
+  planProcess(p, plan);
+  return plan;
+}
+
 LaunchPlan buildPlan(const oci::Spec& spec, const PlanOptions& options) {
   if (!spec.process)
     throw UserError("config.json has no \"process\": the container needs a process to run");

@@ -67,6 +67,9 @@ struct NsJoin {
 };
 
 struct LaunchPlan {
+  // exec into a running container: joins only; no rootfs setup (setns into its mount
+  // namespace already puts the process at the container's root).
+  bool execMode = false;
   std::string rootfs;  // absolute, symlinks resolved
   bool readonlyRoot = false;
   bool noPivot = false;
@@ -111,6 +114,11 @@ struct LaunchPlan {
 // Throws oci::SpecError / UserError for specs that cannot be run, with a message that says
 // what to change.
 LaunchPlan buildPlan(const oci::Spec& spec, const PlanOptions& options);
+
+// The plan of `exec`: process p in the namespaces joins (user first) of a running container
+// whose rootfs (host path, for HOME from its passwd) is given.
+LaunchPlan buildExecPlan(const oci::Process& p, const std::string& rootfs,
+                         std::vector<NsJoin> joins, int preserveFds);
 
 // Reads the host's cgroup mounts (v1 hierarchies, v2) from mountinfo text.
 void parseCgroupLayout(const std::string& mountinfo, PlanOptions& options);

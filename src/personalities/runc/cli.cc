@@ -25,7 +25,7 @@ constexpr FlagSpec kGlobalFlags[] = {
 };
 
 constexpr const Command* kCommands[] = {
-    &kCreateCommand, &kDeleteCommand, &kKillCommand,   &kListCommand,  &kPauseCommand,
+    &kCreateCommand, &kDeleteCommand, &kExecCommand,   &kKillCommand,  &kListCommand,  &kPauseCommand,
     &kPsCommand,     &kResumeCommand, &kRunCommand,    &kSpecCommand,  &kStartCommand,
     &kStateCommand,
 };
@@ -111,7 +111,7 @@ int runcMain(int argc, char** argv) {
     auto rest = args.subspan(consumed + 1);
     for (char* a : rest) {
       std::string_view s = a;
-      if (s == "--") break;
+      if (s == "--" || (cmd->stopAtPositional && !s.starts_with('-'))) break;
       if (s == "--help" || s == "-h" || s == "-help") {
         print(STDOUT_FILENO, commandUsage(*cmd));
         return 0;

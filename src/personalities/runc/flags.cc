@@ -38,6 +38,20 @@ int ParsedFlags::integer(std::string_view name, int def) const {
   return it == values.end() ? def : std::stoi(it->second);
 }
 
+std::vector<std::string> ParsedFlags::list(std::string_view name) const {
+  std::vector<std::string> out;
+  auto it = values.find(name);
+  if (it == values.end()) return out;
+  size_t start = 0;
+  for (;;) {
+    size_t sep = it->second.find('\x1f', start);
+    out.push_back(it->second.substr(start, sep == std::string::npos ? sep : sep - start));
+    if (sep == std::string::npos) break;
+    start = sep + 1;
+  }
+  return out;
+}
+
 ParsedFlags parseFlags(std::span<const FlagSpec> specs, std::span<char* const> args,
                        bool stopAtPositional) {
   ParsedFlags out;
@@ -70,6 +84,7 @@ ParsedFlags parseFlags(std::span<const FlagSpec> specs, std::span<char* const> a
         break;
       case FlagKind::kString:
       case FlagKind::kInt:
+      case FlagKind::kStringList:
         if (!hasValue) {
           if (i + 1 >= args.size()) throw UserError(fmt::format("flag needs an argument: -{}", name));
           value = args[++i];
@@ -80,7 +95,10 @@ ParsedFlags parseFlags(std::span<const FlagSpec> specs, std::span<char* const> a
           if (ec != std::errc() || p != value.data() + value.size())
             throw UserError(fmt::format("invalid value \"{}\" for flag -{}: parse error", value, name));
         }
-        out.values[key] = std::string(value);
+        if (spec->kind == FlagKind::kStringList && out.has(key))
+          out.values[key] += '\x1f' + std::string(value);  // a separator no argument holds
+        else
+          out.values[key] = std::string(value);
         break;
     }
   }

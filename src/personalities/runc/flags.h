@@ -11,7 +11,7 @@
 
 namespace sv::runc {
 
-enum class FlagKind { kBool, kString, kInt };
+enum class FlagKind { kBool, kString, kInt, kStringList };
 
 struct FlagSpec {
   std::string_view name;   // long name ("bundle")
@@ -28,6 +28,8 @@ struct ParsedFlags {
   bool flag(std::string_view name) const;
   std::string str(std::string_view name, std::string def = "") const;
   int integer(std::string_view name, int def = 0) const;
+  // Every value of a repeatable flag (--env A --env B), in order.
+  std::vector<std::string> list(std::string_view name) const;
 };
 
 // Parses args against specs. With stopAtPositional (Go's flag rule, needed by `exec`), the

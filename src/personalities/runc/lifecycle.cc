@@ -308,6 +308,39 @@ void destroy(const StateStore& store, const ContainerState& s) {
   store.remove(s.id);
 }
 
+// Every signal but the synchronous faults: blocked before the child exists (so none is lost;
+// the child resets its mask) and then forwarded.
+sigset_t forwardableSignals() {
+  sigset_t all;
+  sigfillset(&all);
+  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL}) sigdelset(&all, sig);
+  return all;
+}
+
+// Foreground `run`/`exec`: forwards the (blocked) signals in `all` to the process until it
+// exits, and returns its exit code (128+n for a signal).
+int forwardSignalsAndWait(ChildGuard& child, const sigset_t& all) {
+  UniqueFd sfd(SV_SYSCALL(::signalfd(-1, &all, SFD_CLOEXEC), "signals"));
+  struct pollfd fds[2] = {{sfd.get(), POLLIN, 0}, {child.pidfd(), POLLIN, 0}};
+  for (;;) {
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      throwSysError(errno, "poll", "waiting for the container");
+    }
+    if (fds[1].revents & POLLIN) break;
+    if (fds[0].revents & POLLIN) {
+      struct signalfd_siginfo si;
+      if (::read(sfd.get(), &si, sizeof si) != sizeof si) continue;
+      int sig = static_cast<int>(si.ssi_signo);
+      if (sig == SIGCHLD || sig == SIGWINCH || sig == SIGURG) continue;
+      pidfdSignal(child.pidfd(), sig);
+    }
+  }
+  int code = waitExitCode(child.pidfd());
+  (void)child.release();
+  return code;
+}
+
 }  // namespace
 
 void createContainer(const GlobalOptions& g, const CreateOptions& o) {
@@ -339,13 +372,8 @@ void startContainer(const GlobalOptions& g, const std::string& id) {
 int runContainer(const GlobalOptions& g, const CreateOptions& o, bool detach, bool keep) {
   // Block the signals we forward before the init exists, so none is lost; the init resets
   // its mask before it execs.
-  sigset_t all, old;
-  sigfillset(&all);
-  sigdelset(&all, SIGSEGV);
-  sigdelset(&all, SIGBUS);
-  sigdelset(&all, SIGFPE);
-  sigdelset(&all, SIGILL);
-  if (!detach) ::sigprocmask(SIG_BLOCK, &all, &old);
+  sigset_t all = forwardableSignals();
+  if (!detach) ::sigprocmask(SIG_BLOCK, &all, nullptr);
   Created c = createSteps(g, o, detach);
   StateStore store(g.root);
   if (detach) {
@@ -353,24 +381,7 @@ int runContainer(const GlobalOptions& g, const CreateOptions& o, bool detach, bo
     (void)c.init.release();
     return 0;
   }
-  UniqueFd sfd(SV_SYSCALL(::signalfd(-1, &all, SFD_CLOEXEC), "signals"));
-  struct pollfd fds[2] = {{sfd.get(), POLLIN, 0}, {c.init.pidfd(), POLLIN, 0}};
-  for (;;) {
-    if (::poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      throwSysError(errno, "poll", "waiting for the container");
-    }
-    if (fds[1].revents & POLLIN) break;
-    if (fds[0].revents & POLLIN) {
-      struct signalfd_siginfo si;
-      if (::read(sfd.get(), &si, sizeof si) != sizeof si) continue;
-      int sig = static_cast<int>(si.ssi_signo);
-      if (sig == SIGCHLD || sig == SIGWINCH || sig == SIGURG) continue;
-      pidfdSignal(c.init.pidfd(), sig);
-    }
-  }
-  int code = waitExitCode(c.init.pidfd());
-  (void)c.init.release();
+  int code = forwardSignalsAndWait(c.init, all);
   if (keep) return code;
   if (auto lock = store.lock(o.id)) destroy(store, c.state);
   return code;
@@ -452,6 +463,139 @@ std::vector<pid_t> containerPids(const GlobalOptions& g, const std::string& id) 
   if (pids.empty() && initAlive(s)) pids.push_back(s.pid);
   std::sort(pids.begin(), pids.end());
   return pids;
+}
+
+namespace {
+
+// The process `exec` runs: --process, or the container's own process with the flags applied
+// (runc's rules: --env adds or replaces, --cap adds to every set but inheritable).
+oci::Process execProcessSpec(const ContainerState& s, const ExecOptions& o) {
+  if (!o.processFile.empty()) {
+    std::string text = readFile(o.processFile);
+    try {
+      // Parsed through the spec parser so every field is validated the same way.
+      auto spec = oci::parseSpec(R"({"ociVersion":"1.0.2","root":{"path":"/"},"process":)" +
+                                 text + "}");
+      return *spec.process;
+    } catch (const oci::SpecError& e) {
+      throw UserError(fmt::format("--process {}: {}", o.processFile, e.what()));
+    }
+  }
+  oci::Spec spec = loadSpec(s.bundle);
+  if (!spec.process) throw UserError("the container's config.json has no process to start from");
+  oci::Process p = *spec.process;
+  if (o.args.empty()) throw UserError("exec needs a command: exec <container-id> <command> [args]");
+  p.args = o.args;
+  p.terminal = o.tty;
+  for (const auto& e : o.env) {
+    auto eq = e.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw UserError(fmt::format("--env \"{}\" must be NAME=value", e));
+    std::string prefix = e.substr(0, eq + 1);
+    std::erase_if(p.env, [&](const std::string& x) { return x.starts_with(prefix); });
+    p.env.push_back(e);
+  }
+  if (!o.cwd.empty()) p.cwd = o.cwd;
+  if (!o.user.empty()) {
+    auto colon = o.user.find(':');
+    try {
+      size_t used = 0;
+      p.user.uid = static_cast<uint32_t>(std::stoul(o.user.substr(0, colon), &used));
+      if (used != o.user.substr(0, colon).size()) throw std::invalid_argument("uid");
+      if (colon != std::string::npos) p.user.gid = static_cast<uint32_t>(std::stoul(o.user.substr(colon + 1)));
+    } catch (const std::exception&) {
+      throw UserError(fmt::format("--user \"{}\": give numeric uid[:gid]", o.user));
+    }
+  }
+  for (const auto& g : o.additionalGids) {
+    try {
+      p.user.additionalGids.push_back(static_cast<uint32_t>(std::stoul(g)));
+    } catch (const std::exception&) {
+      throw UserError(fmt::format("--additional-gids \"{}\" is not a number", g));
+    }
+  }
+  if (o.noNewPrivs) p.noNewPrivileges = true;
+  if (!o.caps.empty()) {
+    if (!p.capabilities) p.capabilities = oci::Capabilities{};
+    for (const auto& c : o.caps) {
+      auto cap = oci::capFromName(c);
+      if (!cap) throw UserError(fmt::format("--cap: unknown capability \"{}\"", c));
+      for (auto* set : {&p.capabilities->bounding, &p.capabilities->effective,
+                        &p.capabilities->permitted, &p.capabilities->ambient})
+        set->push_back(*cap);
+    }
+  }
+  return p;
+}
+
+// The init's namespaces that differ from ours: what an exec'd process must join.
+std::vector<ns::NsJoin> namespacesOf(pid_t pid) {
+  constexpr oci::NsType kTypes[] = {oci::NsType::kUser, oci::NsType::kMount, oci::NsType::kPid,
+                                    oci::NsType::kNetwork, oci::NsType::kIpc, oci::NsType::kUts,
+                                    oci::NsType::kCgroup, oci::NsType::kTime};
+  std::vector<ns::NsJoin> joins;
+  for (auto t : kTypes) {
+    std::string theirs = fmt::format("/proc/{}/ns/{}", pid, oci::nsProcName(t));
+    std::string ours = fmt::format("/proc/self/ns/{}", oci::nsProcName(t));
+    struct stat a, b;
+    if (::stat(theirs.c_str(), &a) != 0) continue;
+    if (::stat(ours.c_str(), &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev) continue;
+    joins.push_back({t, theirs});
+  }
+  return joins;
+}
+
+// The container's cgroup directories as the runtime must enter them now.
+std::vector<cg::CgroupDir> cgroupDirsOf(const ContainerState& s) {
+  ns::PlanOptions po;
+  ns::parseCgroupLayout(readFile("/proc/self/mountinfo"), po);
+  std::string self = readFile("/proc/self/cgroup");
+  std::vector<cg::CgroupDir> all = cg::resolvePaths(po.cgroupHierarchies, "/", "", self);
+  std::vector<cg::CgroupDir> out;
+  for (const auto& path : s.cgroupPaths)
+    for (const auto& d : all)
+      if (path == d.mountpoint || path.starts_with(d.mountpoint + "/")) {
+        cg::CgroupDir mine = d;
+        mine.path = path;
+        out.push_back(mine);
+        break;
+      }
+  return out;
+}
+
+}  // namespace
+
+int execProcess(const GlobalOptions& g, const ExecOptions& o) {
+  validateContainerId(o.id);
+  checkPreservedFds(o.preserveFds);
+  if (!o.consoleSocket.empty() || o.tty)
+    throw UserError("exec with a terminal (--tty, --console-socket) is not supported by this build yet");
+  StateStore store(g.root);
+  auto s = store.load(o.id);
+  if (!s) throw notExist(o.id);
+  Status status = store.status(*s);
+  if (status == Status::kStopped || status == Status::kCreating)
+    throw UserError("cannot exec in a stopped container");
+  if (status == Status::kPaused) throw UserError("cannot exec in a paused container");
+  UniqueFd initFd = openInit(*s);
+  if (!initFd) throw UserError("cannot exec in a stopped container");
+
+  ns::LaunchPlan plan =
+      ns::buildExecPlan(execProcessSpec(*s, o), s->rootfs, namespacesOf(s->pid), o.preserveFds);
+  std::vector<cg::CgroupDir> cgroups = cgroupDirsOf(*s);
+  sigset_t all = forwardableSignals();
+  if (!o.detach) ::sigprocmask(SIG_BLOCK, &all, nullptr);
+  std::optional<ns::Launched> launched;
+  {
+    cg::BirthPlace birthPlace(cgroups);
+    launched.emplace(ns::launchInit(plan, -1, birthPlace.v2Fd(), {}));
+  }
+  if (!o.pidFile.empty()) writePidFile(o.pidFile, launched->init.pid());
+  if (o.detach) {
+    (void)launched->init.release();
+    return 0;
+  }
+  return forwardSignalsAndWait(launched->init, all);
 }
 
 std::string containerStateJson(const GlobalOptions& g, const std::string& id) {

@@ -35,6 +35,18 @@ int runContainer(const GlobalOptions& g, const CreateOptions& o, bool detach, bo
 void killContainer(const GlobalOptions& g, const std::string& id, int sig, bool all);
 void deleteContainer(const GlobalOptions& g, const std::string& id, bool force);
 std::string containerStateJson(const GlobalOptions& g, const std::string& id);
+struct ExecOptions {
+  std::string id;
+  std::string processFile;  // --process: an OCI process JSON; else the fields below
+  std::vector<std::string> args, env, caps, additionalGids;
+  std::string cwd, user;  // user: "uid[:gid]"
+  bool noNewPrivs = false, detach = false, tty = false;
+  std::string pidFile, consoleSocket;
+  int preserveFds = 0;
+};
+// Runs a process in a running container; the foreground form returns its exit code.
+int execProcess(const GlobalOptions& g, const ExecOptions& o);
+
 void pauseContainer(const GlobalOptions& g, const std::string& id);
 void resumeContainer(const GlobalOptions& g, const std::string& id);
 // The container's processes (host pids, sorted); empty once it stopped.
