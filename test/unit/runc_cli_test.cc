@@ -8,6 +8,7 @@
 
 #include "base/sys_error.h"
 #include "personalities/runc/container_id.h"
+#include "personalities/runc/flags.h"
 #include "personalities/runc/signals.h"
 
 using Catch::Matchers::Contains;
@@ -111,4 +112,52 @@ TEST_CASE("junk is not a signal", "[runc][signal]") {
     INFO("text: \"" << junk << "\"");
     CHECK_FALSE(parseSignal(junk));
   }
+}
+
+namespace {
+using sv::runc::FlagKind;
+using sv::runc::FlagSpec;
+constexpr FlagSpec kTestFlags[] = {
+    {"bundle", "b", FlagKind::kString, ""},
+    {"force", "f", FlagKind::kBool, ""},
+    {"preserve-fds", "", FlagKind::kInt, ""},
+    {"env", "e", FlagKind::kStringList, ""},
+};
+
+sv::runc::ParsedFlags parse(std::vector<std::string> args, bool stop = false) {
+  static std::vector<std::string> keep;
+  keep = std::move(args);
+  std::vector<char*> argv;
+  for (auto& a : keep) argv.push_back(a.data());
+  return sv::runc::parseFlags(kTestFlags, argv, stop);
+}
+}  // namespace
+
+TEST_CASE("parseFlags: runc's -flag/--flag, =value and separate values", "[flags]") {
+  auto f = parse({"-bundle", "/b", "--force", "id"});
+  CHECK(f.str("bundle") == "/b");
+  CHECK(f.flag("force"));
+  CHECK(f.positionals == std::vector<std::string>{"id"});
+  f = parse({"--bundle=/x", "-f=false", "--preserve-fds", "2", "id"});
+  CHECK(f.str("bundle") == "/x");
+  CHECK_FALSE(f.flag("force"));
+  CHECK(f.integer("preserve-fds") == 2);
+  CHECK_THROWS_AS(parse({"--nope"}), sv::UserError);
+  CHECK_THROWS_AS(parse({"--bundle"}), sv::UserError);
+  CHECK_THROWS_AS(parse({"--preserve-fds", "x"}), sv::UserError);
+}
+
+TEST_CASE("parseFlags: repeatable flags keep every value in order", "[flags]") {
+  auto f = parse({"--env", "A=1", "-e", "B=2,3", "--env=C=", "id"});
+  CHECK(f.list("env") == std::vector<std::string>{"A=1", "B=2,3", "C="});
+  CHECK(parse({"id"}).list("env").empty());
+}
+
+TEST_CASE("parseFlags: stopping at the first positional leaves the command's flags alone",
+          "[flags]") {
+  auto f = parse({"-f", "id", "ls", "-l", "--force"}, true);
+  CHECK(f.flag("force"));
+  CHECK(f.positionals == std::vector<std::string>{"id", "ls", "-l", "--force"});
+  auto lenient = parse({"id", "--force"});
+  CHECK(lenient.flag("force"));
 }
