@@ -161,3 +161,79 @@ TEST_CASE("parseCgroupLayout decodes mountinfo's octal escapes in mount points",
   CHECK(h[0].mountpoint == "/sys/fs/cgroup/net_cls x");
   CHECK(h[0].superOpts == "net_cls");
 }
+
+#include <fcntl.h>
+
+#include "nsutil/cgroup/resources.h"
+
+namespace {
+// A fake cgroup dir with the given (empty) knob files; returns an O_PATH fd.
+struct FakeCgroup {
+  TempDir t;
+  UniqueFd fd;
+  explicit FakeCgroup(std::initializer_list<const char*> files) {
+    for (const char* f : files) std::ofstream(t.path + "/" + f).close();
+    fd = UniqueFd(::open(t.path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  }
+  std::string read(const char* f) const { return readFile(t.path + "/" + f); }
+};
+}  // namespace
+
+TEST_CASE("parseResources reads memory, cpu and pids and names bad fields", "[cgroup][resources]") {
+  auto r = cg::parseResources(
+      R"({"memory":{"limit":1048576,"swap":-1,"swappiness":0,"disableOOMKiller":true},)"
+      R"("cpu":{"shares":1024,"quota":-1,"period":50000,"cpus":"0-1"},"pids":{"limit":0}})");
+  CHECK(r.memory.limit == 1048576);
+  CHECK(r.memory.swap == -1);
+  CHECK(r.memory.swappiness == 0u);
+  CHECK(r.memory.disableOOMKiller);
+  CHECK(r.cpu.shares == 1024u);
+  CHECK(r.cpu.quota == -1);
+  CHECK(r.cpu.cpus == "0-1");
+  CHECK(r.pidsLimit == 0);
+  CHECK_FALSE(cg::parseResources("").memory.limit);
+  CHECK_THROWS_WITH(cg::parseResources(R"({"pids":{"limit":"10"}})"),
+                    Catch::Contains("linux.resources.pids.limit"));
+  CHECK_THROWS_WITH(cg::parseResources(R"({"memory":{"swappiness":101}})"),
+                    Catch::Contains("swappiness"));
+}
+
+TEST_CASE("memory: v1 and v2 files", "[cgroup][resources]") {
+  auto r = cg::parseResources(R"({"memory":{"limit":1000,"reservation":500,"swap":3000}})");
+  FakeCgroup v1({"memory.limit_in_bytes", "memory.soft_limit_in_bytes",
+                 "memory.memsw.limit_in_bytes"});
+  cg::applyMemory(r, v1.fd.get(), false);
+  CHECK(v1.read("memory.limit_in_bytes") == "1000");
+  CHECK(v1.read("memory.soft_limit_in_bytes") == "500");
+  CHECK(v1.read("memory.memsw.limit_in_bytes") == "3000");
+  FakeCgroup v2({"memory.max", "memory.low", "memory.swap.max"});
+  cg::applyMemory(r, v2.fd.get(), true);
+  CHECK(v2.read("memory.max") == "1000");
+  CHECK(v2.read("memory.swap.max") == "2000");  // v2 counts swap alone
+  FakeCgroup missing({"memory.limit_in_bytes"});
+  CHECK_THROWS_WITH(cg::applyMemory(r, missing.fd.get(), false),
+                    Catch::Contains("memory.memsw.limit_in_bytes"));
+}
+
+TEST_CASE("cpu: shares, quota and period; v2 weight and cpu.max", "[cgroup][resources]") {
+  auto r = cg::parseResources(R"({"cpu":{"shares":1024,"quota":25000,"period":50000}})");
+  FakeCgroup v1({"cpu.shares", "cpu.cfs_quota_us", "cpu.cfs_period_us"});
+  cg::applyCpu(r, v1.fd.get(), false);
+  CHECK(v1.read("cpu.shares") == "1024");
+  CHECK(v1.read("cpu.cfs_quota_us") == "25000");
+  CHECK(v1.read("cpu.cfs_period_us") == "50000");
+  FakeCgroup v2({"cpu.weight", "cpu.max"});
+  cg::applyCpu(r, v2.fd.get(), true);
+  CHECK(v2.read("cpu.weight") == "39");
+  CHECK(v2.read("cpu.max") == "25000 50000");
+  CHECK(cg::sharesToWeight(2) == 1);
+  CHECK(cg::sharesToWeight(262144) == 10000);
+}
+
+TEST_CASE("pids: a limit, and <= 0 means max", "[cgroup][resources]") {
+  FakeCgroup d({"pids.max"});
+  cg::applyPids(cg::parseResources(R"({"pids":{"limit":42}})"), d.fd.get(), false);
+  CHECK(d.read("pids.max") == "42");
+  cg::applyPids(cg::parseResources(R"({"pids":{"limit":-1}})"), d.fd.get(), false);
+  CHECK(d.read("pids.max") == "max");
+}

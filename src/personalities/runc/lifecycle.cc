@@ -19,6 +19,7 @@
 #include "nsutil/cgroup/cgroup.h"
 #include "nsutil/cgroup/devices.h"
 #include "nsutil/cgroup/freezer.h"
+#include "nsutil/cgroup/resources.h"
 #include "nsutil/idmap.h"
 #include "nsutil/launch.h"
 #include "nsutil/plan.h"
@@ -156,6 +157,7 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
                       spec.linux ? spec.linux->devices : std::vector<oci::Device>{});
 
   cg::refuseSharedRoots(cgroups);
+  cg::Resources resources = cg::parseResources(spec.linux ? spec.linux->resourcesJson : "");
 
   UniqueFd lock = store.createAndLock(o.id);
   CreateCleanup cleanup{store, o.id, {}};
@@ -181,6 +183,7 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
   // Device access is restricted before the init exists (cgroup v2: next issue).
   if (const cg::CgroupDir* dev = cg::v1Dir(cgroups, "devices"))
     cg::applyDevicesV1(deviceRules, dev->path);
+  cg::applyResources(resources, cgroups);
   UniqueFd fifo;
   if (execFifo) {
     std::string fifoPath = store.execFifoPath(o.id);
