@@ -60,5 +60,26 @@ class Resources(ContainerTest):
         self.check_clean()
 
 
+class Update(ContainerTest):
+    def test_update_flags_and_resources_file(self):
+        cid = self.run_detached(self.bundle(args=["/probe", "sleep", "1000"]))
+        self.runc_ok("update", "--memory", "48m", "--pids-limit", "9", "--cpu-share", "300", cid)
+        self.assertEqual(host_knob("memory", cid, "memory.limit_in_bytes"), str(48 << 20))
+        self.assertEqual(host_knob("pids", cid, "pids.max"), "9")
+        self.assertEqual(host_knob("cpu", cid, "cpu.shares"), "300")
+        r = self.runc("update", "--resources", "-", cid, input='{"pids": {"limit": 12}}')
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(host_knob("pids", cid, "pids.max"), "12")
+
+    def test_update_errors(self):
+        cid = self.run_detached(self.bundle(args=["/probe", "sleep", "1000"]))
+        r = self.runc("update", "--memory", "12x", cid)
+        self.assertNotEqual(r.rc, 0)
+        self.assertIn("memory", r.err)
+        self.assertIn("12x", r.err)
+        r = self.runc("update", "--pids-limit", "5", "svit-no-such-container")
+        self.assertIn("does not exist", r.err)
+
+
 if __name__ == "__main__":
     svtest.main()

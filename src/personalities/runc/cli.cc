@@ -27,7 +27,7 @@ constexpr FlagSpec kGlobalFlags[] = {
 constexpr const Command* kCommands[] = {
     &kCreateCommand, &kDeleteCommand, &kExecCommand,   &kKillCommand,  &kListCommand,  &kPauseCommand,
     &kPsCommand,     &kResumeCommand, &kRunCommand,    &kSpecCommand,  &kStartCommand,
-    &kStateCommand,
+    &kStateCommand,  &kUpdateCommand,
 };
 
 const Command* findCommand(std::string_view name) {

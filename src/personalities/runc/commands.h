@@ -42,6 +42,7 @@ extern const Command kPauseCommand;
 extern const Command kResumeCommand;
 extern const Command kPsCommand;
 extern const Command kExecCommand;
+extern const Command kUpdateCommand;
 
 // Returns positional i or throws UserError naming the command's usage.
 const std::string& requireArg(const ParsedFlags& f, size_t i, std::string_view command,

@@ -432,6 +432,8 @@ void deleteContainer(const GlobalOptions& g, const std::string& id, bool force) 
 }
 
 namespace {
+std::vector<cg::CgroupDir> cgroupDirsOf(const ContainerState& s);
+
 // Loads a container for a command that needs its init alive.
 ContainerState loadRunning(const StateStore& store, const std::string& id) {
   validateContainerId(id);
@@ -440,6 +442,15 @@ ContainerState loadRunning(const StateStore& store, const std::string& id) {
   return *s;
 }
 }  // namespace
+
+void updateContainer(const GlobalOptions& g, const std::string& id,
+                     const std::string& resourcesJson) {
+  StateStore store(g.root);
+  auto lock = store.lock(id);
+  ContainerState s = loadRunning(store, id);
+  if (store.status(s) == Status::kStopped) throw UserError("container not running");
+  cg::applyResources(cg::parseResources(resourcesJson), cgroupDirsOf(s));
+}
 
 void pauseContainer(const GlobalOptions& g, const std::string& id) {
   StateStore store(g.root);

@@ -47,6 +47,8 @@ struct ExecOptions {
 // Runs a process in a running container; the foreground form returns its exit code.
 int execProcess(const GlobalOptions& g, const ExecOptions& o);
 
+// Applies linux.resources JSON to a live container's cgroups.
+void updateContainer(const GlobalOptions& g, const std::string& id, const std::string& resourcesJson);
 void pauseContainer(const GlobalOptions& g, const std::string& id);
 void resumeContainer(const GlobalOptions& g, const std::string& id);
 // The container's processes (host pids, sorted); empty once it stopped.
