@@ -9,6 +9,7 @@
 #include "base/file_util.h"
 #include "base/sys_error.h"
 #include "base/unique_fd.h"
+#include "nsutil/cgroup/resources.h"
 #include "oci/spec.h"
 
 namespace sv::cg {
@@ -27,35 +28,36 @@ std::string number(int64_t v) { return v < 0 ? "*" : std::to_string(v); }
 
 }  // namespace
 
-std::vector<DeviceRule> deviceRules(const std::string& resourcesJson,
+DeviceRule parseDeviceRule(const nlohmann::json& d) {
+  if (!d.is_object()) throw UserError("linux.resources.devices entries must be objects");
+  DeviceRule r;
+  r.allow = d.value("allow", false);
+  std::string type = d.value("type", "a");
+  if (type != "a" && type != "c" && type != "b")
+    throw UserError(fmt::format("linux.resources.devices: invalid type \"{}\"", type));
+  r.type = type[0];
+  r.major = d.contains("major") && d["major"].is_number() ? d["major"].get<int64_t>() : -1;
+  r.minor = d.contains("minor") && d["minor"].is_number() ? d["minor"].get<int64_t>() : -1;
+  r.access = d.value("access", "rwm");
+  if (r.access.empty() || r.access.find_first_not_of("rwm") != std::string::npos)
+    throw UserError(fmt::format("linux.resources.devices: invalid access \"{}\"", r.access));
+  return r;
+}
+
+std::vector<DeviceRule> deviceRules(std::vector<DeviceRule> specRules,
                                     const std::vector<oci::Device>& devices) {
-  std::vector<DeviceRule> rules;
-  if (!resourcesJson.empty()) {
-    auto j = nlohmann::json::parse(resourcesJson, nullptr, false);
-    if (j.is_object() && j.contains("devices") && j["devices"].is_array()) {
-      for (const auto& d : j["devices"]) {
-        if (!d.is_object()) throw UserError("linux.resources.devices entries must be objects");
-        DeviceRule r;
-        r.allow = d.value("allow", false);
-        std::string type = d.value("type", "a");
-        if (type != "a" && type != "c" && type != "b")
-          throw UserError(fmt::format("linux.resources.devices: invalid type \"{}\"", type));
-        r.type = type[0];
-        r.major = d.contains("major") && d["major"].is_number() ? d["major"].get<int64_t>() : -1;
-        r.minor = d.contains("minor") && d["minor"].is_number() ? d["minor"].get<int64_t>() : -1;
-        r.access = d.value("access", "rwm");
-        if (r.access.empty() || r.access.find_first_not_of("rwm") != std::string::npos)
-          throw UserError(fmt::format("linux.resources.devices: invalid access \"{}\"", r.access));
-        rules.push_back(r);
-      }
-    }
-  }
+  std::vector<DeviceRule> rules = std::move(specRules);
   for (const auto& r : kDefaultAllowed) rules.push_back(r);
   for (const auto& d : devices) {
     if (d.type == 'p') continue;
     rules.push_back({true, d.type == 'b' ? 'b' : 'c', d.major, d.minor, "rwm"});
   }
   return rules;
+}
+
+std::vector<DeviceRule> deviceRules(const std::string& resourcesJson,
+                                    const std::vector<oci::Device>& devices) {
+  return deviceRules(parseResources(resourcesJson).devices, devices);
 }
 
 std::string v1RuleText(const DeviceRule& r) {

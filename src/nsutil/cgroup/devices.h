@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "oci/spec.h"
 
 namespace sv::cg {
@@ -18,10 +20,16 @@ struct DeviceRule {
   std::string access = "rwm";
 };
 
-// linux.resources.devices (raw JSON, may be empty), then runc's default allow list, then an
-// allow rule per linux.devices node: the order runc applies them in.
+// The spec's rules (linux.resources.devices, see Resources::devices), then runc's default
+// allow list, then an allow rule per linux.devices node: the order runc applies them in.
+std::vector<DeviceRule> deviceRules(std::vector<DeviceRule> specRules,
+                                    const std::vector<oci::Device>& devices);
+// The same from the raw linux.resources JSON.
 std::vector<DeviceRule> deviceRules(const std::string& resourcesJson,
                                     const std::vector<oci::Device>& devices);
+
+// One entry of linux.resources.devices; throws UserError for a bad type or access.
+DeviceRule parseDeviceRule(const nlohmann::json& entry);
 
 // "c 1:3 rwm", "a *:* rwm"
 std::string v1RuleText(const DeviceRule& r);

@@ -25,6 +25,8 @@ Resources parseResources(const std::string& text) {
   if (text.empty()) return r;
   Json j = Json::parse(text, nullptr, false);
   if (!j.is_object()) throw UserError("config.json: \"linux.resources\" must be an object");
+  if (j.contains("devices") && j["devices"].is_array())
+    for (const auto& d : j["devices"]) r.devices.push_back(parseDeviceRule(d));
   if (j.contains("memory") && j["memory"].is_object()) {
     const Json& m = j["memory"];
     r.memory.limit = number<int64_t>(m, "limit", "memory");

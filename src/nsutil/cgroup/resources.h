@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "nsutil/cgroup/devices.h"
+
 namespace sv::cg {
 
 struct MemoryResources {
@@ -24,6 +26,7 @@ struct CpuResources {
 };
 
 struct Resources {
+  std::vector<DeviceRule> devices;  // linux.resources.devices, in order
   MemoryResources memory;
   CpuResources cpu;
   std::optional<int64_t> pidsLimit;  // <= 0 = unlimited

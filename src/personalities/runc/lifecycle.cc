@@ -152,12 +152,10 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
   std::vector<cg::CgroupDir> cgroups = cg::resolvePaths(
       po.cgroupHierarchies, cgroupsPathOf(g, spec), o.id, readFile("/proc/self/cgroup"));
   std::vector<std::string> cgroupPaths = cg::pathsOf(cgroups);
-  std::vector<cg::DeviceRule> deviceRules =
-      cg::deviceRules(spec.linux ? spec.linux->resourcesJson : "",
-                      spec.linux ? spec.linux->devices : std::vector<oci::Device>{});
-
   cg::refuseSharedRoots(cgroups);
   cg::Resources resources = cg::parseResources(spec.linux ? spec.linux->resourcesJson : "");
+  std::vector<cg::DeviceRule> deviceRules = cg::deviceRules(
+      resources.devices, spec.linux ? spec.linux->devices : std::vector<oci::Device>{});
 
   UniqueFd lock = store.createAndLock(o.id);
   CreateCleanup cleanup{store, o.id, {}};
