@@ -4,8 +4,6 @@
 
 #include <fmt/format.h>
 
-#include <nlohmann/json.hpp>
-
 #include "base/file_util.h"
 #include "base/sys_error.h"
 #include "personalities/runc/commands.h"
@@ -21,7 +19,6 @@ constexpr FlagSpec kFlags[] = {
 struct Row {
   ContainerState state;
   Status status;
-  std::string owner;
 };
 
 std::string ownerOf(const std::string& dir) {
@@ -67,7 +64,9 @@ int run(const GlobalOptions& g, const ParsedFlags& f) {
       continue;  // a corrupt entry must not hide the others
     }
     if (!s) continue;
-    rows.push_back({*s, store.status(*s), ownerOf(store.dir(id))});
+    // `state` reports the owner field as written (""), `list` the state dir's owner, as runc.
+    s->owner = ownerOf(store.dir(id));
+    rows.push_back({*s, store.status(*s)});
   }
   std::string out;
   if (f.flag("quiet")) {
@@ -76,19 +75,18 @@ int run(const GlobalOptions& g, const ParsedFlags& f) {
     if (rows.empty()) {
       out = "null\n";
     } else {
-      nlohmann::ordered_json arr = nlohmann::ordered_json::array();
+      out = "[";
       for (const auto& r : rows) {
-        auto j = nlohmann::ordered_json::parse(stateReport(r.state, r.status, false));
-        j["owner"] = r.owner;
-        arr.push_back(std::move(j));
+        if (out.size() > 1) out += ',';
+        out += stateReport(r.state, r.status, false);
       }
-      out = arr.dump() + "\n";
+      out += "]\n";
     }
   } else {
     std::vector<std::vector<std::string>> cells{{"ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"}};
     for (const auto& r : rows)
       cells.push_back({r.state.id, std::to_string(r.status == Status::kStopped ? 0 : r.state.pid),
-                       statusName(r.status), r.state.bundle, r.state.created, r.owner});
+                       statusName(r.status), r.state.bundle, r.state.created, r.state.owner});
     out = table(cells);
   }
   writeAll(STDOUT_FILENO, out, "stdout");
