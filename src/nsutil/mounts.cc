@@ -246,16 +246,23 @@ void setupMounts(const LaunchPlan& plan, int rootfd, const std::vector<UniqueFd>
 void setupDevices(const LaunchPlan& plan, int rootfd) {
   if (!plan.setupDev) return;
   char buf[64];
+  // Devices mostly share one parent (/dev): resolve it once, not once per node.
+  std::string dirPath;
+  UniqueFd dir;
   for (const auto& d : plan.devices) {
-    std::string parent = d.path.substr(0, d.path.rfind('/'));
-    std::string name = d.path.substr(d.path.rfind('/') + 1);
-    UniqueFd dir = ensureInRoot(rootfd, parent.empty() ? "/" : parent, true);
     if (d.bindFromHost) {
       // mknod is refused inside a user namespace: bind the host's node instead.
       UniqueFd target = ensureInRoot(rootfd, d.path, false);
       doMount(d.path.c_str(), fdPath(buf, target.get()), nullptr, MS_BIND, nullptr,
               fmt::format("binding device '{}'", d.path));
       continue;
+    }
+    std::string parent = d.path.substr(0, d.path.rfind('/'));
+    std::string name = d.path.substr(d.path.rfind('/') + 1);
+    if (parent.empty()) parent = "/";
+    if (!dir || parent != dirPath) {
+      dir = ensureInRoot(rootfd, parent, true);
+      dirPath = parent;
     }
     if (::mknodat(dir.get(), name.c_str(), d.mode, d.dev) != 0) {
       if (errno != EEXIST) throwSysError(errno, "mknod", fmt::format("'{}'", d.path));
