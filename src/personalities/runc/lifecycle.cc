@@ -35,6 +35,14 @@ UserError notExist(const std::string& id) {
   return UserError(fmt::format("container does not exist (id \"{}\")", id));
 }
 
+// The state of an existing container; throws for a bad or unknown id.
+ContainerState loadExisting(const StateStore& store, const std::string& id) {
+  validateContainerId(id);
+  auto s = store.load(id);
+  if (!s) throw notExist(id);
+  return *s;
+}
+
 // The fds 3..3+n-1 that --preserve-fds passes must be the caller's: a gap would be filled by
 // one of ours (a lock, a cgroup dir) and leak into the container.
 void checkPreservedFds(int n) {
@@ -389,12 +397,10 @@ int runContainer(const GlobalOptions& g, const CreateOptions& o, bool detach, bo
 }
 
 void killContainer(const GlobalOptions& g, const std::string& id, int sig, bool all) {
-  validateContainerId(id);
   StateStore store(g.root);
-  auto s = store.load(id);
-  if (!s) throw notExist(id);
-  UniqueFd fd = openInit(*s);
-  if (all) signalAll(*s, sig);  // also after the init is gone: others may be left (runc too)
+  ContainerState s = loadExisting(store, id);
+  UniqueFd fd = openInit(s);
+  if (all) signalAll(s, sig);  // also after the init is gone: others may be left (runc too)
   if (!fd) {
     if (all) return;
     throw UserError("container not running");
@@ -432,20 +438,13 @@ void deleteContainer(const GlobalOptions& g, const std::string& id, bool force) 
 namespace {
 std::vector<cg::CgroupDir> cgroupDirsOf(const ContainerState& s);
 
-// Loads a container for a command that needs its init alive.
-ContainerState loadRunning(const StateStore& store, const std::string& id) {
-  validateContainerId(id);
-  auto s = store.load(id);
-  if (!s) throw notExist(id);
-  return *s;
-}
 }  // namespace
 
 void updateContainer(const GlobalOptions& g, const std::string& id,
                      const std::string& resourcesJson) {
   StateStore store(g.root);
   auto lock = store.lock(id);
-  ContainerState s = loadRunning(store, id);
+  ContainerState s = loadExisting(store, id);
   if (store.status(s) == Status::kStopped) throw UserError("container not running");
   cg::applyResources(cg::parseResources(resourcesJson), cgroupDirsOf(s));
 }
@@ -453,7 +452,7 @@ void updateContainer(const GlobalOptions& g, const std::string& id,
 void pauseContainer(const GlobalOptions& g, const std::string& id) {
   StateStore store(g.root);
   auto lock = store.lock(id);
-  ContainerState s = loadRunning(store, id);
+  ContainerState s = loadExisting(store, id);
   Status st = store.status(s);
   if (st != Status::kRunning && st != Status::kCreated) throw UserError("container not running");
   cg::freeze({s.freezerDir, s.freezerV2});
@@ -462,14 +461,14 @@ void pauseContainer(const GlobalOptions& g, const std::string& id) {
 void resumeContainer(const GlobalOptions& g, const std::string& id) {
   StateStore store(g.root);
   auto lock = store.lock(id);
-  ContainerState s = loadRunning(store, id);
+  ContainerState s = loadExisting(store, id);
   if (store.status(s) != Status::kPaused) throw UserError("container not paused");
   cg::thaw({s.freezerDir, s.freezerV2});
 }
 
 std::vector<pid_t> containerPids(const GlobalOptions& g, const std::string& id) {
   StateStore store(g.root);
-  ContainerState s = loadRunning(store, id);
+  ContainerState s = loadExisting(store, id);
   if (store.status(s) == Status::kStopped) return {};
   std::vector<pid_t> pids = cg::procs(s.cgroupPaths);
   if (pids.empty() && initAlive(s)) pids.push_back(s.pid);
@@ -578,23 +577,21 @@ std::vector<cg::CgroupDir> cgroupDirsOf(const ContainerState& s) {
 }  // namespace
 
 int execProcess(const GlobalOptions& g, const ExecOptions& o) {
-  validateContainerId(o.id);
   checkPreservedFds(o.preserveFds);
   if (!o.consoleSocket.empty() || o.tty)
     throw UserError("exec with a terminal (--tty, --console-socket) is not supported by this build yet");
   StateStore store(g.root);
-  auto s = store.load(o.id);
-  if (!s) throw notExist(o.id);
-  Status status = store.status(*s);
+  ContainerState s = loadExisting(store, o.id);
+  Status status = store.status(s);
   if (status == Status::kStopped || status == Status::kCreating)
     throw UserError("cannot exec in a stopped container");
   if (status == Status::kPaused) throw UserError("cannot exec in a paused container");
-  UniqueFd initFd = openInit(*s);
+  UniqueFd initFd = openInit(s);
   if (!initFd) throw UserError("cannot exec in a stopped container");
 
   ns::LaunchPlan plan =
-      ns::buildExecPlan(execProcessSpec(*s, o), s->rootfs, namespacesOf(s->pid), o.preserveFds);
-  std::vector<cg::CgroupDir> cgroups = cgroupDirsOf(*s);
+      ns::buildExecPlan(execProcessSpec(s, o), s.rootfs, namespacesOf(s.pid), o.preserveFds);
+  std::vector<cg::CgroupDir> cgroups = cgroupDirsOf(s);
   sigset_t all = forwardableSignals();
   if (!o.detach) ::sigprocmask(SIG_BLOCK, &all, nullptr);
   std::optional<ns::Launched> launched;
@@ -611,11 +608,9 @@ int execProcess(const GlobalOptions& g, const ExecOptions& o) {
 }
 
 std::string containerStateJson(const GlobalOptions& g, const std::string& id) {
-  validateContainerId(id);
   StateStore store(g.root);
-  auto s = store.load(id);
-  if (!s) throw notExist(id);
-  return stateReport(*s, store.status(*s), true);
+  ContainerState s = loadExisting(store, id);
+  return stateReport(s, store.status(s), true);
 }
 
 }  // namespace sv::runc
