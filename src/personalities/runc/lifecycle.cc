@@ -35,13 +35,6 @@ UserError notExist(const std::string& id) {
   return UserError(fmt::format("container does not exist (id \"{}\")", id));
 }
 
-// The state of an existing container; throws for a bad or unknown id.
-ContainerState loadExisting(const StateStore& store, const std::string& id) {
-  validateContainerId(id);
-  auto s = store.load(id);
-  if (!s) throw notExist(id);
-  return *s;
-}
 
 // The fds 3..3+n-1 that --preserve-fds passes must be the caller's: a gap would be filled by
 // one of ours (a lock, a cgroup dir) and leak into the container.
@@ -352,6 +345,31 @@ int forwardSignalsAndWait(ChildGuard& child, const sigset_t& all) {
 
 }  // namespace
 
+ContainerState loadExisting(const StateStore& store, const std::string& id) {
+  validateContainerId(id);
+  auto s = store.load(id);
+  if (!s) throw notExist(id);
+  return *s;
+}
+
+std::vector<cg::CgroupDir> cgroupDirsOf(const ContainerState& s) {
+  ns::PlanOptions po;
+  ns::parseCgroupLayout(readFile("/proc/self/mountinfo"), po);
+  std::string self = readFile("/proc/self/cgroup");
+  std::vector<cg::CgroupDir> all = cg::resolvePaths(po.cgroupHierarchies, "/", "", self);
+  std::vector<cg::CgroupDir> out;
+  for (const auto& path : s.cgroupPaths)
+    for (const auto& d : all)
+      if (path == d.mountpoint || path.starts_with(d.mountpoint + "/")) {
+        cg::CgroupDir mine = d;
+        mine.path = path;
+        out.push_back(mine);
+        break;
+      }
+  return out;
+}
+
+
 void createContainer(const GlobalOptions& g, const CreateOptions& o) {
   Created c = createSteps(g, o, true);
   (void)c.init.release();
@@ -434,11 +452,6 @@ void deleteContainer(const GlobalOptions& g, const std::string& id, bool force) 
   if (status != Status::kStopped) killAndWait(*s);
   destroy(store, *s);
 }
-
-namespace {
-std::vector<cg::CgroupDir> cgroupDirsOf(const ContainerState& s);
-
-}  // namespace
 
 void updateContainer(const GlobalOptions& g, const std::string& id,
                      const std::string& resourcesJson) {
@@ -554,24 +567,6 @@ std::vector<ns::NsJoin> namespacesOf(pid_t pid) {
     joins.push_back({t, theirs});
   }
   return joins;
-}
-
-// The container's cgroup directories as the runtime must enter them now.
-std::vector<cg::CgroupDir> cgroupDirsOf(const ContainerState& s) {
-  ns::PlanOptions po;
-  ns::parseCgroupLayout(readFile("/proc/self/mountinfo"), po);
-  std::string self = readFile("/proc/self/cgroup");
-  std::vector<cg::CgroupDir> all = cg::resolvePaths(po.cgroupHierarchies, "/", "", self);
-  std::vector<cg::CgroupDir> out;
-  for (const auto& path : s.cgroupPaths)
-    for (const auto& d : all)
-      if (path == d.mountpoint || path.starts_with(d.mountpoint + "/")) {
-        cg::CgroupDir mine = d;
-        mine.path = path;
-        out.push_back(mine);
-        break;
-      }
-  return out;
 }
 
 }  // namespace

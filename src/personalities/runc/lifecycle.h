@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "nsutil/cgroup/cgroup.h"
 #include "personalities/runc/state_store.h"
 
 namespace sv::runc {
@@ -46,6 +47,11 @@ struct ExecOptions {
 };
 // Runs a process in a running container; the foreground form returns its exit code.
 int execProcess(const GlobalOptions& g, const ExecOptions& o);
+
+// The state of an existing container; throws UserError for a bad or unknown id.
+ContainerState loadExisting(const StateStore& store, const std::string& id);
+// The container's cgroup directories (with their hierarchies) as the runtime sees them now.
+std::vector<cg::CgroupDir> cgroupDirsOf(const ContainerState& s);
 
 // Applies linux.resources JSON to a live container's cgroups.
 void updateContainer(const GlobalOptions& g, const std::string& id, const std::string& resourcesJson);
