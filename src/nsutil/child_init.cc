@@ -5,6 +5,7 @@
 #include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
@@ -12,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <grp.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -97,9 +99,49 @@ int lastCap() noexcept {
   return CAP_LAST_CAP;
 }
 
+// process.terminal, after pivot_root so /dev/ptmx is the container's own devpts: the slave
+// becomes the controlling terminal and stdio (and /dev/console of a container's init), the
+// master goes to the runtime over the sync socket. The slave is reached through the master
+// (TIOCGPTPEER), never through a /dev/pts path the image could have replaced.
+void setupTerminal(const LaunchPlan& plan, int syncFd) noexcept {
+  int master = ::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0)
+    fail(syncFd, errno, "opening /dev/ptmx for process.terminal (does the container mount "
+                        "devpts on /dev/pts?)");
+  int unlock = 0;
+  if (::ioctl(master, TIOCSPTLCK, &unlock) != 0) fail(syncFd, errno, "unlocking the pty");
+  if (plan.consoleRows || plan.consoleCols) {
+    struct winsize ws {plan.consoleRows, plan.consoleCols, 0, 0};
+    if (::ioctl(master, TIOCSWINSZ, &ws) != 0) fail(syncFd, errno, "setting the console size");
+  }
+  int slave = ::ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (slave < 0) fail(syncFd, errno, "opening the pty slave");
+  if (!plan.execMode) {
+    // /dev/console is the terminal, as on a real machine (a bind of the slave; an image's
+    // /dev/console, if any, is only covered in this mount namespace).
+    int fd = ::open("/dev/console", O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0666);
+    if (fd < 0) fail(syncFd, errno, "creating /dev/console");
+    ::close(fd);
+    int tree = static_cast<int>(::syscall(SYS_open_tree, slave, "",
+                                          AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
+    if (tree < 0) fail(syncFd, errno, "binding the pty to /dev/console");
+    if (::syscall(SYS_move_mount, tree, "", AT_FDCWD, "/dev/console", MOVE_MOUNT_F_EMPTY_PATH) != 0)
+      fail(syncFd, errno, "binding the pty to /dev/console");
+    ::close(tree);
+  }
+  if (!syncSendFd(syncFd, SyncType::kConsole, master)) ::_exit(1);
+  ::close(master);
+  if (::ioctl(slave, TIOCSCTTY, 0) != 0)
+    fail(syncFd, errno, "making the pty the controlling terminal");
+  for (int fd = 0; fd < 3; ++fd)
+    if (::dup3(slave, fd, 0) < 0) fail(syncFd, errno, "pty as fd %d", fd);
+  if (slave > 2) ::close(slave);
+}
+
 // Everything after pivot_root: no allocation, failures go through fail().
 [[noreturn]] void finishAndExec(const LaunchPlan& plan, int syncFd, int execFifoFd, int procfd,
                                 const char* const* argv, const char* const* envp) noexcept {
+  if (plan.terminal) setupTerminal(plan, syncFd);
   if (plan.rootPropagationAfter &&
       ::mount(nullptr, "/", nullptr, plan.rootPropagationAfter, nullptr) != 0)
     fail(syncFd, errno, "setting rootfs propagation");
@@ -261,6 +303,9 @@ void sealChild(const LaunchPlan& plan, const InitFds& fds) noexcept {
   sealChild(plan, fds);
   const int syncFd = fds.sync, execFifoFd = fds.execFifo;
   resetSignals();
+  // Its own session, as with runc: terminal signals reach the runtime, which forwards them,
+  // and a pty can become the controlling terminal.
+  ::setsid();
   ::umask(0);
   try {
     if (plan.execMode) {

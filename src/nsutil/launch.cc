@@ -122,13 +122,16 @@ Launched launchInit(const LaunchPlan& plan, int execFifoFd, int cgroupV2Fd,
     writeMaps(pid, plan);
     syncSend(parentSock.get(), SyncType::kGo);
   }
+  UniqueFd ptyMaster;
   for (;;) {
     SyncMsg msg;
-    if (!syncRecv(parentSock.get(), msg)) {
+    int passed = -1;
+    if (!syncRecvFd(parentSock.get(), msg, &passed)) {
       siginfo_t info{};
       ::waitid(P_PIDFD, static_cast<id_t>(guard.pidfd()), &info, WEXITED | WNOHANG | __WALL);
       throw UserError("the container init exited during setup without saying why");
     }
+    UniqueFd unexpected(msg.type == SyncType::kConsole ? -1 : passed);  // only kConsole has one
     switch (msg.type) {
       case SyncType::kNeedMaps:
         writeMaps(guard.pid(), plan);
@@ -145,7 +148,15 @@ Launched launchInit(const LaunchPlan& plan, int execFifoFd, int cgroupV2Fd,
         guard.reset(init, std::move(initFd));
         break;
       }
-      case SyncType::kReady: return Launched{std::move(guard)};
+      case SyncType::kConsole:
+        if (passed < 0) throw UserError("the container init sent no pty master");
+        ptyMaster = UniqueFd(passed);
+        passed = -1;
+        break;
+      case SyncType::kReady:
+        if (plan.terminal && !ptyMaster)
+          throw UserError("the container init set up no terminal");
+        return Launched{std::move(guard), std::move(ptyMaster)};
       case SyncType::kError: throwChildError(msg);
       case SyncType::kGo:
       case SyncType::kMapsWritten: break;

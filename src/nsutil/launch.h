@@ -12,6 +12,7 @@ namespace sv::ns {
 
 struct Launched {
   ChildGuard init;  // killed and reaped if the caller fails before releasing it
+  UniqueFd ptyMaster;  // plan.terminal: the master of the process's pty
 };
 
 // execFifoFd: an O_PATH fd of the exec FIFO the init opens for writing before exec; -1 means

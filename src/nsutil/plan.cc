@@ -245,6 +245,13 @@ void planSysctls(const oci::Linux& linux, LaunchPlan& plan) {
 }
 
 void planProcess(const oci::Process& p, LaunchPlan& plan) {
+  plan.terminal = p.terminal;
+  if (p.consoleSize) {
+    if (p.consoleSize->height > 0xffff || p.consoleSize->width > 0xffff)
+      throw UserError("process.consoleSize: height and width must be below 65536");
+    plan.consoleRows = static_cast<unsigned short>(p.consoleSize->height);
+    plan.consoleCols = static_cast<unsigned short>(p.consoleSize->width);
+  }
   plan.args = p.args;
   plan.env = p.env;
   bool hasHome = false;
@@ -411,8 +418,6 @@ void parseCgroupLayout(const std::string& mountinfo, PlanOptions& options) {
 
 LaunchPlan buildExecPlan(const oci::Process& p, const std::string& rootfs,
                          std::vector<NsJoin> joins, int preserveFds) {
-  if (p.terminal)
-    throw UserError("exec with a terminal (--tty) is not supported by this build yet");
   if (p.args.empty()) throw UserError("exec needs a command to run");
   LaunchPlan plan;
   plan.execMode = true;
@@ -430,10 +435,6 @@ LaunchPlan buildExecPlan(const oci::Process& p, const std::string& rootfs,
 LaunchPlan buildPlan(const oci::Spec& spec, const PlanOptions& options) {
   if (!spec.process)
     throw UserError("config.json has no \"process\": the container needs a process to run");
-  if (spec.process->terminal)
-    throw UserError(
-        "process.terminal is true but terminals are not supported by this build yet: set "
-        "\"terminal\": false in config.json");
   LaunchPlan plan;
   plan.rootfs = resolveRootfs(spec, options);
   plan.readonlyRoot = spec.root.readonly;

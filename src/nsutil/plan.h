@@ -95,6 +95,11 @@ struct LaunchPlan {
   std::vector<std::string> maskedPaths, readonlyPaths;
 
   // The process.
+  // process.terminal: the init opens a pty in the container's devpts, makes the slave its
+  // controlling terminal and stdio (and, for the container's init, /dev/console) and sends
+  // the master to the runtime. Size 0x0 = leave the kernel's default.
+  bool terminal = false;
+  unsigned short consoleRows = 0, consoleCols = 0;
   std::vector<std::string> args, env;
   std::vector<std::string> execCandidates;  // args[0] resolved against PATH, in order
   uid_t uid = 0;

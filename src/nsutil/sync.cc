@@ -2,7 +2,10 @@
 
 #include <sys/socket.h>
 
+#include <unistd.h>
+
 #include <cerrno>
+#include <cstring>
 
 namespace sv::ns {
 
@@ -22,15 +25,57 @@ bool syncSend(int fd, SyncType type, int err, int64_t value, const char* message
   }
 }
 
-bool syncRecv(int fd, SyncMsg& msg) noexcept {
+bool syncRecv(int fd, SyncMsg& msg) noexcept { return syncRecvFd(fd, msg, nullptr); }
+
+bool syncSendFd(int fd, SyncType type, int passFd) noexcept {
+  SyncMsg msg{};
+  msg.type = type;
+  struct iovec iov = {&msg, sizeof msg};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  struct msghdr mh {};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = control;
+  mh.msg_controllen = sizeof control;
+  struct cmsghdr* cm = CMSG_FIRSTHDR(&mh);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(cm), &passFd, sizeof(int));
   for (;;) {
-    ssize_t n = ::recv(fd, &msg, sizeof msg, 0);
-    if (n == static_cast<ssize_t>(sizeof msg)) {
-      msg.message[sizeof msg.message - 1] = '\0';
-      return true;
-    }
+    ssize_t n = ::sendmsg(fd, &mh, MSG_NOSIGNAL);
+    if (n == static_cast<ssize_t>(sizeof msg)) return true;
     if (n < 0 && errno == EINTR) continue;
     return false;
+  }
+}
+
+bool syncRecvFd(int fd, SyncMsg& msg, int* passed) noexcept {
+  if (passed) *passed = -1;
+  struct iovec iov = {&msg, sizeof msg};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  struct msghdr mh {};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = control;
+  mh.msg_controllen = sizeof control;
+  for (;;) {
+    ssize_t n = ::recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+    if (n < 0 && errno == EINTR) continue;
+    // A passed fd is ours to close even when the frame itself is bad.
+    for (struct cmsghdr* cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+      if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
+      int got;
+      std::memcpy(&got, CMSG_DATA(cm), sizeof got);
+      if (passed && *passed < 0) *passed = got;
+      else ::close(got);
+    }
+    if (n != static_cast<ssize_t>(sizeof msg)) {
+      if (passed && *passed >= 0) ::close(*passed), *passed = -1;
+      return false;
+    }
+    msg.message[sizeof msg.message - 1] = '\0';
+    return true;
   }
 }
 

@@ -13,6 +13,7 @@ enum class SyncType : uint32_t {
   kInitPid,          // intermediate -> parent: the container init's pid (in value)
   kReady,            // child -> parent: set up, now waiting on the exec FIFO
   kError,            // child -> parent: failed; err + message
+  kConsole,          // child -> parent: the pty master (SCM_RIGHTS), before kReady
 };
 
 struct SyncMsg {
@@ -25,5 +26,9 @@ struct SyncMsg {
 // Returns false on EOF or error. Never throws (used in the child).
 bool syncSend(int fd, SyncType type, int err = 0, int64_t value = 0, const char* message = "") noexcept;
 bool syncRecv(int fd, SyncMsg& msg) noexcept;
+// A message carrying an fd (SCM_RIGHTS). syncRecvFd stores a received fd (O_CLOEXEC) in
+// *passed, or -1 when the message carried none.
+bool syncSendFd(int fd, SyncType type, int passFd) noexcept;
+bool syncRecvFd(int fd, SyncMsg& msg, int* passed) noexcept;
 
 }  // namespace sv::ns

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/personality.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -512,6 +513,26 @@ static int vPid(char** a) {
   return 0;
 }
 
+/* The terminal as the process sees it: which stdio fds are ttys, the pty's name, whether it
+   is our controlling terminal with us in the foreground, its size, and whether
+   /dev/console is the same device. */
+static int vTty(char** a) {
+  (void)a;
+  struct stat in, console;
+  struct winsize ws = {0};
+  const char* name = ttyname(0);
+  int haveIn = fstat(0, &in) == 0, haveConsole = stat("/dev/console", &console) == 0;
+  int ctty = open("/dev/tty", O_RDWR | O_CLOEXEC);
+  ioctl(0, TIOCGWINSZ, &ws);
+  printf("tty0=%d\ntty1=%d\ntty2=%d\nname=%s\nsession_leader=%d\nctty=%d\nforeground=%d\n"
+         "rows=%d\ncols=%d\nconsole_is_stdin=%d\n",
+         isatty(0), isatty(1), isatty(2), name ? name : "", getsid(0) == getpid(), ctty >= 0,
+         tcgetpgrp(0) == getpgrp(), ws.ws_row, ws.ws_col,
+         haveIn && haveConsole && S_ISCHR(console.st_mode) && console.st_rdev == in.st_rdev);
+  if (ctty >= 0) close(ctty);
+  return 0;
+}
+
 static int vEchoStdin(char** a) {
   (void)a;
   fflush(stdout);
@@ -551,6 +572,7 @@ static const struct {
     {"sysctl", 1, vSysctl},
     {"readlink", 1, vReadlink},
     {"echo-stdin", 0, vEchoStdin},
+    {"tty", 0, vTty},
     {"write-stdout", 1, vWriteStdout},
     {"write-stderr", 1, vWriteStderr},
     {"mkdir", 1, vMkdir},

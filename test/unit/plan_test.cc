@@ -487,12 +487,20 @@ TEST_CASE("buildPlan passes options and process settings through", "[plan][proce
   CHECK_FALSE(p.hasCapabilities);
 }
 
-TEST_CASE("buildPlan refuses specs it cannot run yet", "[plan][process]") {
+TEST_CASE("buildPlan: terminal and console size", "[plan][process]") {
   Bundle b;
-  SECTION("terminal: true") {
-    b.config["process"]["terminal"] = true;
-    CHECK_THAT(userError([&] { b.plan(); }), Contains("terminal"));
-  }
+  b.config["process"]["terminal"] = true;
+  b.config["process"]["consoleSize"] = {{"height", 40}, {"width", 132}};
+  auto p = b.plan();
+  CHECK(p.terminal);
+  CHECK(p.consoleRows == 40);
+  CHECK(p.consoleCols == 132);
+  b.config["process"]["consoleSize"] = {{"height", 70000}, {"width", 1}};
+  CHECK_THAT(userError([&] { b.plan(); }), Contains("consoleSize"));
+}
+
+TEST_CASE("buildPlan refuses specs it cannot run", "[plan][process]") {
+  Bundle b;
   SECTION("no process") {
     b.config.erase("process");
     CHECK_THAT(userError([&] { b.plan(); }), Contains("process"));

@@ -25,6 +25,7 @@
 #include "nsutil/plan.h"
 #include "oci/spec.h"
 #include "personalities/runc/container_id.h"
+#include "personalities/runc/foreground.h"
 
 namespace sv::runc {
 
@@ -131,6 +132,7 @@ uint64_t pidNsInode(pid_t pid) {
 struct Created {
   ContainerState state;
   ChildGuard init;
+  UniqueFd ptyMaster;  // a foreground terminal's master, for the relay
 };
 
 // Steps of create, shared by `create` and `run`. execFifo: split create/start through a
@@ -148,8 +150,15 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
   po.preserveFds = o.preserveFds;
   ns::parseCgroupLayout(readFile("/proc/self/mountinfo"), po);
   ns::LaunchPlan plan = ns::buildPlan(spec, po);
-  if (!o.consoleSocket.empty())
-    throw UserError("--console-socket is not supported by this build yet (terminals come next)");
+  const bool detached = execFifo;
+  checkTerminalOptions(plan.terminal, detached, o.consoleSocket);
+  if (plan.terminal && !detached && !spec.process->consoleSize) {
+    WinSize ws = callerWindowSize();
+    plan.consoleRows = ws.rows;
+    plan.consoleCols = ws.cols;
+  }
+  UniqueFd consoleSocket;
+  if (!o.consoleSocket.empty()) consoleSocket = connectConsoleSocket(o.consoleSocket);
   std::vector<cg::CgroupDir> cgroups = cg::resolvePaths(
       po.cgroupHierarchies, cgroupsPathOf(g, spec), o.id, readFile("/proc/self/cgroup"));
   std::vector<std::string> cgroupPaths = cg::pathsOf(cgroups);
@@ -202,7 +211,11 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
     launched.emplace(ns::launchInit(plan, execFifo ? fifo.get() : -1, birthPlace.v2Fd(), treeFds));
   }
   trees.clear();
-  Created c{std::move(s), std::move(launched->init)};
+  if (consoleSocket) {
+    sendPtyMaster(consoleSocket.get(), launched->ptyMaster.get());
+    launched->ptyMaster.reset();
+  }
+  Created c{std::move(s), std::move(launched->init), std::move(launched->ptyMaster)};
   ContainerState& st = c.state;
   st.pid = c.init.pid();
   auto ps = readProcStat(st.pid);
@@ -310,39 +323,6 @@ void destroy(const StateStore& store, const ContainerState& s) {
   store.remove(s.id);
 }
 
-// Every signal but the synchronous faults: blocked before the child exists (so none is lost;
-// the child resets its mask) and then forwarded.
-sigset_t forwardableSignals() {
-  sigset_t all;
-  sigfillset(&all);
-  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL}) sigdelset(&all, sig);
-  return all;
-}
-
-// Foreground `run`/`exec`: forwards the (blocked) signals in `all` to the process until it
-// exits, and returns its exit code (128+n for a signal).
-int forwardSignalsAndWait(ChildGuard& child, const sigset_t& all) {
-  UniqueFd sfd(SV_SYSCALL(::signalfd(-1, &all, SFD_CLOEXEC), "signals"));
-  struct pollfd fds[2] = {{sfd.get(), POLLIN, 0}, {child.pidfd(), POLLIN, 0}};
-  for (;;) {
-    if (::poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      throwSysError(errno, "poll", "waiting for the container");
-    }
-    if (fds[1].revents & POLLIN) break;
-    if (fds[0].revents & POLLIN) {
-      struct signalfd_siginfo si;
-      if (::read(sfd.get(), &si, sizeof si) != sizeof si) continue;
-      int sig = static_cast<int>(si.ssi_signo);
-      if (sig == SIGCHLD || sig == SIGWINCH || sig == SIGURG) continue;
-      pidfdSignal(child.pidfd(), sig);
-    }
-  }
-  int code = waitExitCode(child.pidfd());
-  (void)child.release();
-  return code;
-}
-
 }  // namespace
 
 ContainerState loadExisting(const StateStore& store, const std::string& id) {
@@ -408,7 +388,7 @@ int runContainer(const GlobalOptions& g, const CreateOptions& o, bool detach, bo
     (void)c.init.release();
     return 0;
   }
-  int code = forwardSignalsAndWait(c.init, all);
+  int code = waitForeground(c.init, all, std::move(c.ptyMaster));
   if (keep) return code;
   if (auto lock = store.lock(o.id)) destroy(store, c.state);
   return code;
@@ -573,8 +553,6 @@ std::vector<ns::NsJoin> namespacesOf(pid_t pid) {
 
 int execProcess(const GlobalOptions& g, const ExecOptions& o) {
   checkPreservedFds(o.preserveFds);
-  if (!o.consoleSocket.empty() || o.tty)
-    throw UserError("exec with a terminal (--tty, --console-socket) is not supported by this build yet");
   StateStore store(g.root);
   ContainerState s = loadExisting(store, o.id);
   Status status = store.status(s);
@@ -584,9 +562,17 @@ int execProcess(const GlobalOptions& g, const ExecOptions& o) {
   UniqueFd initFd = openInit(s);
   if (!initFd) throw UserError("cannot exec in a stopped container");
 
+  oci::Process process = execProcessSpec(s, o);
+  checkTerminalOptions(process.terminal, o.detach, o.consoleSocket);
+  if (process.terminal && !o.detach && !process.consoleSize) {
+    WinSize ws = callerWindowSize();
+    process.consoleSize = oci::ConsoleSize{ws.rows, ws.cols};
+  }
   ns::LaunchPlan plan =
-      ns::buildExecPlan(execProcessSpec(s, o), s.rootfs, namespacesOf(s.pid), o.preserveFds);
+      ns::buildExecPlan(process, s.rootfs, namespacesOf(s.pid), o.preserveFds);
   std::vector<cg::CgroupDir> cgroups = cgroupDirsOf(s);
+  UniqueFd consoleSocket;
+  if (!o.consoleSocket.empty()) consoleSocket = connectConsoleSocket(o.consoleSocket);
   sigset_t all = forwardableSignals();
   if (!o.detach) ::sigprocmask(SIG_BLOCK, &all, nullptr);
   std::optional<ns::Launched> launched;
@@ -594,12 +580,13 @@ int execProcess(const GlobalOptions& g, const ExecOptions& o) {
     cg::BirthPlace birthPlace(cgroups);
     launched.emplace(ns::launchInit(plan, -1, birthPlace.v2Fd(), {}));
   }
+  if (consoleSocket) sendPtyMaster(consoleSocket.get(), launched->ptyMaster.get());
   if (!o.pidFile.empty()) writePidFile(o.pidFile, launched->init.pid());
   if (o.detach) {
     (void)launched->init.release();
     return 0;
   }
-  return forwardSignalsAndWait(launched->init, all);
+  return waitForeground(launched->init, all, std::move(launched->ptyMaster));
 }
 
 std::string containerStateJson(const GlobalOptions& g, const std::string& id) {
