@@ -138,6 +138,28 @@ void setupTerminal(const LaunchPlan& plan, int syncFd) noexcept {
   if (slave > 2) ::close(slave);
 }
 
+// Writes an LSM attribute of the calling thread below procfd (the host's /proc), or below
+// /proc when procfd is -1; tries `fallback` when `path` does not exist.
+bool writeProcAttr(int procfd, const char* path, const char* fallback, const char* value,
+                   int len) noexcept {
+  if (len < 0) return false;
+  int dir = procfd >= 0 ? procfd : AT_FDCWD;
+  char full[128];
+  auto open1 = [&](const char* p) {
+    if (procfd >= 0) return ::openat(dir, p, O_WRONLY | O_CLOEXEC);
+    std::snprintf(full, sizeof full, "/proc/%s", p);
+    return ::open(full, O_WRONLY | O_CLOEXEC);
+  };
+  int fd = open1(path);
+  if (fd < 0 && errno == ENOENT && fallback) fd = open1(fallback);
+  if (fd < 0) return false;
+  bool ok = ::write(fd, value, static_cast<size_t>(len)) == len;
+  int err = errno;
+  ::close(fd);
+  errno = err;
+  return ok;
+}
+
 // Everything after pivot_root: no allocation, failures go through fail().
 [[noreturn]] void finishAndExec(const LaunchPlan& plan, int syncFd, int execFifoFd, int procfd,
                                 const char* const* argv, const char* const* envp) noexcept {
@@ -181,6 +203,23 @@ void setupTerminal(const LaunchPlan& plan, int syncFd) noexcept {
   }
   if (plan.personality && ::personality(*plan.personality) < 0)
     fail(syncFd, errno, "personality");
+  if (plan.ioPriority && ::syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, *plan.ioPriority) != 0)
+    fail(syncFd, errno, "setting process.ioPriority");
+  if (plan.scheduler && ::syscall(SYS_sched_setattr, 0, &*plan.scheduler, 0) != 0)
+    fail(syncFd, errno, "setting process.scheduler (policy %u)", plan.scheduler->policy);
+  // The LSM labels apply at execve; written through the host's /proc for the init (the
+  // container's may be masked or missing), through the container's for exec.
+  if (!plan.apparmorProfile.empty()) {
+    char label[600];
+    int len = std::snprintf(label, sizeof label, "exec %s", plan.apparmorProfile.c_str());
+    if (!writeProcAttr(procfd, "thread-self/attr/apparmor/exec", "thread-self/attr/exec", label,
+                       len))
+      fail(syncFd, errno, "applying AppArmor profile \"%s\"", plan.apparmorProfile.c_str());
+  }
+  if (!plan.selinuxLabel.empty() &&
+      !writeProcAttr(procfd, "thread-self/attr/exec", nullptr, plan.selinuxLabel.c_str(),
+                     static_cast<int>(plan.selinuxLabel.size())))
+    fail(syncFd, errno, "applying SELinux label \"%s\"", plan.selinuxLabel.c_str());
 
   // Capabilities and user, in runc's order: bounding set while privileged, keep the
   // permitted set across the uid change, then set exactly what the spec asks for.

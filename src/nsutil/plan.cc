@@ -246,6 +246,20 @@ void planSysctls(const oci::Linux& linux, LaunchPlan& plan) {
 
 void planProcess(const oci::Process& p, LaunchPlan& plan) {
   plan.terminal = p.terminal;
+  if (p.ioPriority) plan.ioPriority = p.ioPriority->ioClass << 13 | p.ioPriority->priority;
+  if (p.scheduler) {
+    SchedAttr a;
+    a.policy = static_cast<uint32_t>(p.scheduler->policy);
+    a.flags = p.scheduler->flags;
+    a.nice = p.scheduler->nice;
+    a.priority = static_cast<uint32_t>(p.scheduler->priority);
+    a.runtime = p.scheduler->runtime;
+    a.deadline = p.scheduler->deadline;
+    a.period = p.scheduler->period;
+    plan.scheduler = a;
+  }
+  plan.apparmorProfile = p.apparmorProfile;
+  plan.selinuxLabel = p.selinuxLabel;
   if (p.consoleSize) {
     if (p.consoleSize->height > 0xffff || p.consoleSize->width > 0xffff)
       throw UserError("process.consoleSize: height and width must be below 65536");

@@ -66,6 +66,19 @@ struct NsJoin {
   std::string path;
 };
 
+// struct sched_attr of sched_setattr(2) (SCHED_ATTR_SIZE_VER1), declared here because the
+// kernel's header clashes with glibc's <sched.h>.
+struct SchedAttr {
+  uint32_t size = sizeof(SchedAttr);
+  uint32_t policy = 0;
+  uint64_t flags = 0;
+  int32_t nice = 0;
+  uint32_t priority = 0;
+  uint64_t runtime = 0, deadline = 0, period = 0;
+  uint32_t utilMin = 0, utilMax = 0;
+};
+static_assert(sizeof(SchedAttr) == 56);
+
 struct LaunchPlan {
   // exec into a running container: joins only; no rootfs setup (setns into its mount
   // namespace already puts the process at the container's root).
@@ -113,6 +126,11 @@ struct LaunchPlan {
   std::optional<int> oomScoreAdj;
   bool noNewPrivileges = false;
   std::optional<unsigned long> personality;
+  std::optional<int> ioPriority;  // ioprio_set(2) value: class << 13 | level
+  std::optional<SchedAttr> scheduler;
+  // LSM labels for the exec; the runtime clears them (with a debug line) on hosts without
+  // the LSM, as runc does.
+  std::string apparmorProfile, selinuxLabel;
   int preserveFds = 0;
 };
 

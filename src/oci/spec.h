@@ -39,6 +39,21 @@ struct ConsoleSize {
   unsigned height = 0, width = 0;
 };
 
+// process.ioPriority: ioprio_set(2) of the process.
+struct IoPriority {
+  int ioClass = 0;  // IOPRIO_CLASS_RT 1, _BE 2, _IDLE 3
+  int priority = 0;  // 0..7
+};
+
+// process.scheduler: sched_setattr(2) of the process.
+struct Scheduler {
+  int policy = 0;  // SCHED_OTHER 0, _FIFO 1, _RR 2, _BATCH 3, _ISO 4, _IDLE 5, _DEADLINE 6
+  int nice = 0;
+  int priority = 0;
+  uint64_t flags = 0;  // SCHED_FLAG_*
+  uint64_t runtime = 0, deadline = 0, period = 0;  // ns, SCHED_DEADLINE
+};
+
 struct Process {
   bool terminal = false;
   std::optional<ConsoleSize> consoleSize;
@@ -52,6 +67,8 @@ struct Process {
   std::string apparmorProfile;
   std::optional<int> oomScoreAdj;
   std::string selinuxLabel;
+  std::optional<IoPriority> ioPriority;
+  std::optional<Scheduler> scheduler;
 };
 
 struct Root {

@@ -382,6 +382,82 @@ constexpr Field<User> kUserFields[] = {
     {"additionalGids", readGids},
 };
 
+struct NamedNumber {
+  std::string_view name;
+  int value;
+};
+
+template <size_t N>
+int readNamed(Json& v, const Path& p, const NamedNumber (&table)[N], const char* what) {
+  if (!v.is_string()) typeError(p, what, v);
+  const auto& name = v.get_ref<const std::string&>();
+  for (const auto& e : table)
+    if (e.name == name) return e.value;
+  std::string known;
+  for (const auto& e : table) known += fmt::format("{}{:?}", known.empty() ? "" : ", ", e.name);
+  failAt(p, fmt::format("unknown {} {:?} (one of {})", what, name, known));
+}
+
+constexpr NamedNumber kIoClasses[] = {
+    {"IOPRIO_CLASS_RT", 1}, {"IOPRIO_CLASS_BE", 2}, {"IOPRIO_CLASS_IDLE", 3}};
+
+void readIoClass(Json& v, const Path& p, IoPriority& out) {
+  out.ioClass = readNamed(v, p, kIoClasses, "I/O priority class");
+}
+
+void readIoLevel(Json& v, const Path& p, IoPriority& out) {
+  out.priority = asInt<int>(v, p);
+  if (out.priority < 0 || out.priority > 7) fail(p, "must be from 0 to 7");
+}
+
+constexpr Field<IoPriority> kIoPriorityFields[] = {
+    {"class", readIoClass, "must be \"IOPRIO_CLASS_RT\", \"IOPRIO_CLASS_BE\" or \"IOPRIO_CLASS_IDLE\""},
+    {"priority", readIoLevel},
+};
+
+constexpr NamedNumber kSchedPolicies[] = {
+    {"SCHED_OTHER", 0}, {"SCHED_FIFO", 1}, {"SCHED_RR", 2},     {"SCHED_BATCH", 3},
+    {"SCHED_ISO", 4},   {"SCHED_IDLE", 5}, {"SCHED_DEADLINE", 6}};
+constexpr NamedNumber kSchedFlags[] = {
+    {"SCHED_FLAG_RESET_ON_FORK", 0x01}, {"SCHED_FLAG_RECLAIM", 0x02},
+    {"SCHED_FLAG_DL_OVERRUN", 0x04},    {"SCHED_FLAG_KEEP_POLICY", 0x08},
+    {"SCHED_FLAG_KEEP_PARAMS", 0x10},   {"SCHED_FLAG_UTIL_CLAMP_MIN", 0x20},
+    {"SCHED_FLAG_UTIL_CLAMP_MAX", 0x40}};
+
+void readSchedPolicy(Json& v, const Path& p, Scheduler& out) {
+  out.policy = readNamed(v, p, kSchedPolicies, "scheduling policy");
+}
+
+void readSchedFlags(Json& v, const Path& p, Scheduler& out) {
+  forEachElement(v, p, "an array of SCHED_FLAG_* names", [&](Json& e, const Path& ep) {
+    out.flags |= static_cast<uint64_t>(readNamed(e, ep, kSchedFlags, "scheduler flag"));
+  });
+}
+
+constexpr Field<Scheduler> kSchedulerFields[] = {
+    {"policy", readSchedPolicy, "must be a SCHED_* policy name such as \"SCHED_OTHER\""},
+    {"nice", readInt<&Scheduler::nice>},
+    {"priority", readInt<&Scheduler::priority>},
+    {"flags", readSchedFlags},
+    {"runtime", readInt<&Scheduler::runtime>, nullptr},
+    {"deadline", readInt<&Scheduler::deadline>, nullptr},
+    {"period", readInt<&Scheduler::period>, nullptr},
+};
+
+void readScheduler(Json& v, const Path& p, Process& out) {
+  Scheduler& s = out.scheduler.emplace();
+  readFields(v, p, kSchedulerFields, s);
+  if (s.nice < -20 || s.nice > 19) fail(child(p, "nice"), "must be from -20 to 19");
+  const bool realtime = s.policy == 1 || s.policy == 2;
+  if (realtime && (s.priority < 1 || s.priority > 99))
+    fail(child(p, "priority"), "must be from 1 to 99 for SCHED_FIFO and SCHED_RR");
+  if (!realtime && s.priority != 0)
+    fail(child(p, "priority"), "must be 0 unless the policy is SCHED_FIFO or SCHED_RR");
+  if (s.policy == 6 && !(s.runtime > 0 && s.runtime <= s.deadline &&
+                         (s.period == 0 || s.deadline <= s.period)))
+    fail(p, "SCHED_DEADLINE needs 0 < runtime <= deadline <= period (period 0 = deadline)");
+}
+
 constexpr Field<Process> kProcessFields[] = {
     {"terminal", readBool<&Process::terminal>},
     {"consoleSize", readObject<&Process::consoleSize, kConsoleSizeFields>},
@@ -395,6 +471,8 @@ constexpr Field<Process> kProcessFields[] = {
     {"apparmorProfile", readString<&Process::apparmorProfile>},
     {"oomScoreAdj", readOomScoreAdj},
     {"selinuxLabel", readString<&Process::selinuxLabel>},
+    {"ioPriority", readObject<&Process::ioPriority, kIoPriorityFields>},
+    {"scheduler", readScheduler},
 };
 
 // ---- id mappings, mounts

@@ -206,5 +206,54 @@ class ArgsLookup(ContainerTest):
         self.assertEqual((r.rc, r.out), (0, "zero|a b||c*|"), r)
 
 
+class Scheduling(ContainerTest):
+    """process.ioPriority and process.scheduler reach the process; LSM labels are ignored on
+    a host without the LSM (this one), with a debug line."""
+
+    @svtest.sysvisor_only("runc 1.1.5 predates process.ioPriority and process.scheduler")
+    def test_io_priority_and_scheduler(self):
+        def mutate(s):
+            s["process"]["ioPriority"] = {"class": "IOPRIO_CLASS_BE", "priority": 6}
+            s["process"]["scheduler"] = {"policy": "SCHED_BATCH", "nice": 7}
+        kv = self.probe("sched", mutate=mutate).kv
+        self.assertEqual(kv["ioprio"], str(2 << 13 | 6))
+        self.assertEqual(kv["policy"], "3")  # SCHED_BATCH
+        self.assertEqual(kv["nice"], "7")
+
+    @svtest.sysvisor_only("runc 1.1.5 predates process.ioPriority and process.scheduler")
+    def test_idle_policy_and_idle_io_class(self):
+        def mutate(s):
+            s["process"]["ioPriority"] = {"class": "IOPRIO_CLASS_IDLE", "priority": 0}
+            s["process"]["scheduler"] = {"policy": "SCHED_IDLE"}
+        kv = self.probe("sched", mutate=mutate).kv
+        self.assertEqual(kv["ioprio"], str(3 << 13))
+        self.assertEqual(kv["policy"], "5")
+
+    @svtest.sysvisor_only("runc 1.1.5 predates process.ioPriority and process.scheduler")
+    def test_bad_scheduler_is_refused_and_leaves_nothing(self):
+        def mutate(s):
+            s["process"]["scheduler"] = {"policy": "SCHED_FIFO", "priority": 0}
+        r = self.probe("sched", mutate=mutate, expect_rc=None)
+        self.assertNotEqual(r.rc, 0)
+        self.assertIn("process.scheduler.priority", r.err)
+        self.check_clean()
+
+    @svtest.sysvisor_only("runc refuses labels when the LSM is missing")
+    def test_lsm_labels_ignored_without_the_lsm(self):
+        self.assertFalse(os.path.exists("/sys/fs/selinux/enforce"), "this host has SELinux")
+        def mutate(s):
+            s["process"]["apparmorProfile"] = "docker-default"
+            s["process"]["selinuxLabel"] = "system_u:system_r:container_t:s0"
+        b = self.bundle(args=["/probe", "id"], mutate=mutate)
+        log = os.path.join(self.tmp, "debug.log")
+        r = self.runc("run", "--bundle", b.path, self.new_id("lsm"),
+                      global_args=("--debug", "--log", log))
+        self.assertEqual(r.rc, 0, r)
+        with open(log) as f:
+            text = f.read()
+        self.assertIn("ignoring apparmorProfile", text)
+        self.assertIn("ignoring selinuxLabel", text)
+
+
 if __name__ == "__main__":
     svtest.main()

@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <sched.h>
+#include <sys/syscall.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -533,6 +535,16 @@ static int vTty(char** a) {
   return 0;
 }
 
+/* Scheduling as the process sees it: policy, nice value, I/O priority. */
+static int vSched(char** a) {
+  (void)a;
+  errno = 0;
+  int nice = getpriority(PRIO_PROCESS, 0);
+  printf("policy=%d\nnice=%d\nioprio=%ld\n", sched_getscheduler(0), errno ? 99 : nice,
+         syscall(SYS_ioprio_get, 1 /* IOPRIO_WHO_PROCESS */, 0));
+  return 0;
+}
+
 static int vEchoStdin(char** a) {
   (void)a;
   fflush(stdout);
@@ -573,6 +585,7 @@ static const struct {
     {"readlink", 1, vReadlink},
     {"echo-stdin", 0, vEchoStdin},
     {"tty", 0, vTty},
+    {"sched", 0, vSched},
     {"write-stdout", 1, vWriteStdout},
     {"write-stderr", 1, vWriteStderr},
     {"mkdir", 1, vMkdir},

@@ -149,6 +149,18 @@ std::string userError(F&& f) {
   return {};
 }
 
+// The same for sv::oci::SpecError (config.json rejected while parsing).
+template <typename F>
+std::string specError(F&& f) {
+  try {
+    f();
+  } catch (const sv::oci::SpecError& e) {
+    return e.what();
+  }
+  FAIL("expected a sv::oci::SpecError");
+  return {};
+}
+
 std::vector<std::string> joinTypes(const LaunchPlan& p) {
   std::vector<std::string> out;
   for (const auto& j : p.joins) out.push_back(sv::oci::nsName(j.type));
@@ -497,6 +509,47 @@ TEST_CASE("buildPlan: terminal and console size", "[plan][process]") {
   CHECK(p.consoleCols == 132);
   b.config["process"]["consoleSize"] = {{"height", 70000}, {"width", 1}};
   CHECK_THAT(userError([&] { b.plan(); }), Contains("consoleSize"));
+}
+
+TEST_CASE("buildPlan: ioPriority, scheduler, LSM labels", "[plan][process]") {
+  Bundle b;
+  b.config["process"]["ioPriority"] = {{"class", "IOPRIO_CLASS_RT"}, {"priority", 3}};
+  b.config["process"]["scheduler"] = {
+      {"policy", "SCHED_DEADLINE"}, {"runtime", 1000}, {"deadline", 2000}, {"period", 3000},
+      {"flags", {"SCHED_FLAG_RESET_ON_FORK", "SCHED_FLAG_RECLAIM"}}};
+  b.config["process"]["apparmorProfile"] = "docker-default";
+  auto p = b.plan();
+  REQUIRE(p.ioPriority);
+  CHECK(*p.ioPriority == (1 << 13 | 3));
+  REQUIRE(p.scheduler);
+  CHECK(p.scheduler->size == 56);
+  CHECK(p.scheduler->policy == 6);
+  CHECK(p.scheduler->flags == 3);
+  CHECK(p.scheduler->runtime == 1000);
+  CHECK(p.scheduler->deadline == 2000);
+  CHECK(p.scheduler->period == 3000);
+  CHECK(p.apparmorProfile == "docker-default");
+
+  SECTION("errors name the field") {
+    auto err = [&](nlohmann::json v) {
+      b.config["process"]["scheduler"] = v;
+      return specError([&] { b.plan(); });
+    };
+    CHECK_THAT(err({{"policy", "SCHED_FAST"}}), Contains("SCHED_FAST") && Contains("SCHED_OTHER"));
+    CHECK_THAT(err({{"nice", 1}}), Contains("process.scheduler.policy"));
+    CHECK_THAT(err({{"policy", "SCHED_OTHER"}, {"nice", 20}}), Contains("nice"));
+    CHECK_THAT(err({{"policy", "SCHED_RR"}}), Contains("process.scheduler.priority"));
+    CHECK_THAT(err({{"policy", "SCHED_OTHER"}, {"priority", 5}}), Contains("priority"));
+    CHECK_THAT(err({{"policy", "SCHED_DEADLINE"}, {"runtime", 5}, {"deadline", 1}}),
+               Contains("SCHED_DEADLINE"));
+    CHECK_THAT(err({{"policy", "SCHED_OTHER"}, {"flags", {"SCHED_FLAG_NOPE"}}}),
+               Contains("process.scheduler.flags[0]"));
+    b.config["process"].erase("scheduler");
+    b.config["process"]["ioPriority"] = {{"class", "IOPRIO_CLASS_BE"}, {"priority", 8}};
+    CHECK_THAT(specError([&] { b.plan(); }), Contains("process.ioPriority.priority"));
+    b.config["process"]["ioPriority"] = {{"priority", 1}};
+    CHECK_THAT(specError([&] { b.plan(); }), Contains("process.ioPriority.class"));
+  }
 }
 
 TEST_CASE("buildPlan refuses specs it cannot run", "[plan][process]") {

@@ -90,6 +90,24 @@ std::string cgroupsPathOf(const GlobalOptions& g, const oci::Spec& spec) {
   return fmt::format("/{}/{}-{}.scope", slice, path.substr(a + 1, b - a - 1), path.substr(b + 1));
 }
 
+// AppArmor and SELinux labels apply where the host has the LSM; elsewhere they are ignored
+// with a debug line (images and engines name profiles whatever the host).
+void dropUnsupportedLsmLabels(ns::LaunchPlan& plan) {
+  if (!plan.apparmorProfile.empty()) {
+    auto enabled = readFileIfExists("/sys/module/apparmor/parameters/enabled");
+    if (!enabled || !enabled->starts_with("Y")) {
+      log::debug("AppArmor is not enabled on this host: ignoring apparmorProfile \"{}\"",
+                 plan.apparmorProfile);
+      plan.apparmorProfile.clear();
+    }
+  }
+  if (!plan.selinuxLabel.empty() && ::access("/sys/fs/selinux/enforce", F_OK) != 0) {
+    log::debug("SELinux is not enabled on this host: ignoring selinuxLabel \"{}\"",
+               plan.selinuxLabel);
+    plan.selinuxLabel.clear();
+  }
+}
+
 // Undoes a create that did not finish (after the init, if any, was killed and reaped):
 // the cgroups it made and the state directory.
 struct CreateCleanup {
@@ -150,6 +168,7 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
   po.preserveFds = o.preserveFds;
   ns::parseCgroupLayout(readFile("/proc/self/mountinfo"), po);
   ns::LaunchPlan plan = ns::buildPlan(spec, po);
+  dropUnsupportedLsmLabels(plan);
   const bool detached = execFifo;
   checkTerminalOptions(plan.terminal, detached, o.consoleSocket);
   if (plan.terminal && !detached && !spec.process->consoleSize) {
@@ -570,6 +589,7 @@ int execProcess(const GlobalOptions& g, const ExecOptions& o) {
   }
   ns::LaunchPlan plan =
       ns::buildExecPlan(process, s.rootfs, namespacesOf(s.pid), o.preserveFds);
+  dropUnsupportedLsmLabels(plan);
   std::vector<cg::CgroupDir> cgroups = cgroupDirsOf(s);
   UniqueFd consoleSocket;
   if (!o.consoleSocket.empty()) consoleSocket = connectConsoleSocket(o.consoleSocket);
