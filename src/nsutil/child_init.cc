@@ -160,9 +160,41 @@ bool writeProcAttr(int procfd, const char* path, const char* fallback, const cha
   return ok;
 }
 
+// startContainer hooks, ready to run after pivot_root: the prepared list and its state text.
+struct StartHooks {
+  const oci::PreparedHooks* prepared = nullptr;  // nullptr: none
+  const char* state = "";
+  size_t len = 0;
+};
+
+// Waits for the runtime's prestart/createRuntime hooks and takes the state texts for the
+// init's own hooks (createContainer's, NUL, startContainer's) from the memfd it sends.
+void receiveHookStates(int syncFd, std::string& createState, std::string& startState) {
+  if (!syncSend(syncFd, SyncType::kHooks)) ::_exit(1);
+  SyncMsg msg;
+  int passed = -1;
+  if (!syncRecvFd(syncFd, msg, &passed) || msg.type != SyncType::kHooksDone || passed < 0)
+    ::_exit(1);  // the runtime failed (a hook did) and is killing us
+  UniqueFd memfd(passed);
+  std::string all;
+  char buf[8192];
+  for (off_t off = 0;;) {
+    ssize_t n = ::pread(memfd.get(), buf, sizeof buf, off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throwSysError(errno, "read", "hook states");
+    if (n == 0) break;
+    all.append(buf, static_cast<size_t>(n));
+    off += n;
+  }
+  auto nul = all.find('\0');
+  createState = all.substr(0, nul);
+  startState = nul == std::string::npos ? createState : all.substr(nul + 1);
+}
+
 // Everything after pivot_root: no allocation, failures go through fail().
 [[noreturn]] void finishAndExec(const LaunchPlan& plan, int syncFd, int execFifoFd, int procfd,
-                                const char* const* argv, const char* const* envp) noexcept {
+                                const char* const* argv, const char* const* envp,
+                                const StartHooks& startHooks = {}) noexcept {
   if (plan.terminal) setupTerminal(plan, syncFd);
   if (plan.rootPropagationAfter &&
       ::mount(nullptr, "/", nullptr, plan.rootPropagationAfter, nullptr) != 0)
@@ -221,6 +253,20 @@ bool writeProcAttr(int procfd, const char* path, const char* fallback, const cha
                      static_cast<int>(plan.selinuxLabel.size())))
     fail(syncFd, errno, "applying SELinux label \"%s\"", plan.selinuxLabel.c_str());
 
+  // The seccomp filter goes in last: with no_new_privs right before the exec, without it
+  // (the kernel then wants CAP_SYS_ADMIN) just before the capabilities are dropped. Every
+  // syscall after it must pass the profile, as with runc. A notify listener goes to the
+  // runtime at once (sendmsg, which compile() refuses as a notify target).
+  auto loadSeccomp = [&]() noexcept {
+    int r = seccomp::load(plan.seccomp);
+    if (r < 0) fail(syncFd, -r, "loading the seccomp filter");
+    if (plan.seccomp.notify) {
+      if (!syncSendFd(syncFd, SyncType::kSeccompListener, r)) ::_exit(1);
+      ::close(r);
+    }
+  };
+  if (!plan.seccomp.empty() && !plan.noNewPrivileges) loadSeccomp();
+
   // Capabilities and user, in runc's order: bounding set while privileged, keep the
   // permitted set across the uid change, then set exactly what the spec asks for.
   if (plan.hasCapabilities) {
@@ -261,9 +307,21 @@ bool writeProcAttr(int procfd, const char* path, const char* fallback, const cha
       fail(syncFd, 0, "exec: \"%s\": executable file not found in $PATH", plan.args[0].c_str());
     fail(syncFd, exeErr, "exec: \"%s\"", plan.args[0].c_str());
   }
+  if (!plan.seccomp.empty() && plan.noNewPrivileges) loadSeccomp();
   // The runtime must not die unnoticed during setup (see armDeathSignal); from here on the
   // init outlives `create` by design.
   ::prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+  // startContainer hooks run once the container is started, before its process: at once
+  // for `run` (a failure is then the launch's error), after `start` opened the FIFO
+  // otherwise (the failure goes back through the FIFO, so `start` reports it).
+  char hookError[2048];
+  hookError[0] = '1';
+  auto runStartHooks = [&]() noexcept {
+    return !startHooks.prepared ||
+           oci::runPreparedNoAlloc(*startHooks.prepared, startHooks.state, startHooks.len,
+                                   hookError + 1, sizeof hookError - 1) == 0;
+  };
+  if (execFifoFd < 0 && !runStartHooks()) fail(syncFd, 0, "%s", hookError + 1);
   if (!syncSend(syncFd, SyncType::kReady)) ::_exit(1);  // the runtime is gone
   if (execFifoFd >= 0) {
     // Blocks until `start` opens the FIFO for reading. The host /proc fd reaches our own fd
@@ -275,6 +333,11 @@ bool writeProcAttr(int procfd, const char* path, const char* fallback, const cha
       fd = ::openat(procfd, path, O_WRONLY | O_CLOEXEC);
     } while (fd < 0 && errno == EINTR);
     if (fd < 0) ::_exit(126);
+    if (!runStartHooks()) {
+      // One write below PIPE_BUF: `start` reads it whole.
+      [[maybe_unused]] auto n = ::write(fd, hookError, std::strlen(hookError));
+      ::_exit(1);
+    }
     if (::write(fd, "0", 1) != 1) ::_exit(126);
     ::close(fd);
   }
@@ -399,6 +462,17 @@ void sealChild(const LaunchPlan& plan, const InitFds& fds) noexcept {
     setupDevices(plan, rootfd.get());
     if (plan.cwd != "/") ensureInRoot(rootfd.get(), plan.cwd, true);
 
+    // The runtime's hooks, then the init's createContainer hooks: in the container's
+    // namespaces, before pivot_root, so their paths resolve in the runtime's mount tree.
+    std::string createState, startState;
+    oci::PreparedHooks startHooks;
+    if (plan.hooksSync) {
+      receiveHookStates(syncFd, createState, startState);
+      oci::runHooks(plan.createContainerHooks, createState, "createContainer",
+                    plan.rootfs.c_str());
+      startHooks = oci::prepare(plan.startContainerHooks);
+    }
+
     // The argument and environment vectors, built while allocation is still fine.
     std::vector<const char*> argv, envp;
     for (const auto& a : plan.args) argv.push_back(a.c_str());
@@ -409,7 +483,9 @@ void sealChild(const LaunchPlan& plan, const InitFds& fds) noexcept {
     // Phase D: pivot_root; from here on no allocation.
     pivot(plan, rootfd.get());
     rootfd.reset();
-    finishAndExec(plan, syncFd, execFifoFd, procfd.release(), argv.data(), envp.data());
+    StartHooks start;
+    if (!startHooks.empty()) start = {&startHooks, startState.data(), startState.size()};
+    finishAndExec(plan, syncFd, execFifoFd, procfd.release(), argv.data(), envp.data(), start);
   } catch (const std::exception& e) {
     int err = 0;
     if (auto* se = dynamic_cast<const std::system_error*>(&e)) err = se->code().value();

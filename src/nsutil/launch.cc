@@ -99,7 +99,7 @@ void writeMaps(pid_t pid, const LaunchPlan& plan) {
 }  // namespace
 
 Launched launchInit(const LaunchPlan& plan, int execFifoFd, int cgroupV2Fd,
-                    const std::vector<int>& mountTrees) {
+                    const std::vector<int>& mountTrees, const LaunchCallbacks& callbacks) {
   int sp[2];
   SV_SYSCALL(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp), "sync socket");
   UniqueFd parentSock(sp[0]), childSock(sp[1]);
@@ -117,12 +117,16 @@ Launched launchInit(const LaunchPlan& plan, int execFifoFd, int cgroupV2Fd,
   }
   ChildGuard guard(pid, UniqueFd(pidfd));
   childSock.reset();
+  if (callbacks.afterClone) callbacks.afterClone();
 
   if (plan.newUserNs && !plan.needsIntermediate) {
     writeMaps(pid, plan);
     syncSend(parentSock.get(), SyncType::kGo);
   }
   UniqueFd ptyMaster;
+  // Through an intermediate, the init's kReady may overtake the intermediate's kInitPid:
+  // done only once both are in (else the caller would hold the intermediate, not the init).
+  bool haveInitPid = !plan.needsIntermediate, ready = false;
   for (;;) {
     SyncMsg msg;
     int passed = -1;
@@ -131,7 +135,10 @@ Launched launchInit(const LaunchPlan& plan, int execFifoFd, int cgroupV2Fd,
       ::waitid(P_PIDFD, static_cast<id_t>(guard.pidfd()), &info, WEXITED | WNOHANG | __WALL);
       throw UserError("the container init exited during setup without saying why");
     }
-    UniqueFd unexpected(msg.type == SyncType::kConsole ? -1 : passed);  // only kConsole has one
+    // Only kConsole and kSeccompListener carry an fd.
+    UniqueFd unexpected(msg.type == SyncType::kConsole || msg.type == SyncType::kSeccompListener
+                            ? -1
+                            : passed);
     switch (msg.type) {
       case SyncType::kNeedMaps:
         writeMaps(guard.pid(), plan);
@@ -146,6 +153,8 @@ Launched launchInit(const LaunchPlan& plan, int execFifoFd, int cgroupV2Fd,
         UniqueFd initFd = pidfdOpen(init);
         if (!initFd) throwSysError(errno, "pidfd_open", "container init");
         guard.reset(init, std::move(initFd));
+        haveInitPid = true;
+        if (ready) return Launched{std::move(guard), std::move(ptyMaster)};
         break;
       }
       case SyncType::kConsole:
@@ -156,10 +165,28 @@ Launched launchInit(const LaunchPlan& plan, int execFifoFd, int cgroupV2Fd,
       case SyncType::kReady:
         if (plan.terminal && !ptyMaster)
           throw UserError("the container init set up no terminal");
-        return Launched{std::move(guard), std::move(ptyMaster)};
+        ready = true;
+        if (haveInitPid) return Launched{std::move(guard), std::move(ptyMaster)};
+        break;
+      case SyncType::kHooks: {
+        if (!callbacks.onHooks) throw UserError("the container init asked for hooks nobody runs");
+        UniqueFd states = callbacks.onHooks(guard.pid());
+        if (!syncSendFd(parentSock.get(), SyncType::kHooksDone, states.get()))
+          throw UserError("the container init exited while its hooks ran");
+        break;
+      }
+      case SyncType::kSeccompListener: {
+        if (passed < 0 || !callbacks.onSeccompListener)
+          throw UserError("the container init sent a seccomp listener nobody takes");
+        UniqueFd listener(passed);
+        passed = -1;
+        callbacks.onSeccompListener(guard.pid(), std::move(listener));
+        break;
+      }
       case SyncType::kError: throwChildError(msg);
       case SyncType::kGo:
-      case SyncType::kMapsWritten: break;
+      case SyncType::kMapsWritten:
+      case SyncType::kHooksDone: break;
     }
   }
 }

@@ -4,6 +4,8 @@
 
 #include <sys/types.h>
 
+#include <functional>
+
 #include "base/process.h"
 #include "base/unique_fd.h"
 #include "nsutil/plan.h"
@@ -15,13 +17,27 @@ struct Launched {
   UniqueFd ptyMaster;  // plan.terminal: the master of the process's pty
 };
 
+// What the runtime does at the points where the init waits for it.
+struct LaunchCallbacks {
+  // Right after the clone, in the parent (e.g. to leave the cgroups the init was born in).
+  std::function<void()> afterClone;
+  // plan.hooksSync: the init (pid) has its namespaces and mounts and has not pivoted yet.
+  // Runs the runtime's own hooks, then returns a memfd holding the state texts for the
+  // init's createContainer and startContainer hooks, separated by a NUL. Throwing fails the
+  // launch (the init is killed).
+  std::function<UniqueFd(pid_t)> onHooks;
+  // The init loaded a seccomp filter with SCMP_ACT_NOTIFY rules: its listener fd, for the
+  // seccomp agent. Throwing fails the launch.
+  std::function<void(pid_t, UniqueFd)> onSeccompListener;
+};
+
 // execFifoFd: an O_PATH fd of the exec FIFO the init opens for writing before exec; -1 means
 // exec at once (no create/start split). cgroupV2Fd: the container's cgroup2 directory for
 // CLONE_INTO_CGROUP, or -1 (v1 cgroups are entered by the caller, see cg::BirthPlace).
 // mountTrees: per plan.mounts entry, a detached tree to move into place (idmapped binds) or -1.
 // Throws UserError with the child's message.
 Launched launchInit(const LaunchPlan& plan, int execFifoFd, int cgroupV2Fd,
-                    const std::vector<int>& mountTrees);
+                    const std::vector<int>& mountTrees, const LaunchCallbacks& callbacks = {});
 
 // The fds the init keeps from the runtime.
 struct InitFds {

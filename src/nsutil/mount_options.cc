@@ -3,6 +3,7 @@
 #include <linux/mount.h>
 #include <sys/mount.h>
 
+#include <algorithm>
 #include <string_view>
 
 namespace sv::ns {
@@ -80,6 +81,15 @@ constexpr RecursiveWord kRecursiveWords[] = {
 };
 
 }  // namespace
+
+std::vector<std::string_view> knownMountOptions() {
+  std::vector<std::string_view> out = {"bind", "rbind", "tmpcopyup", "idmap", "ridmap"};
+  for (const auto& f : kFlagWords) out.push_back(f.word);
+  for (const auto& p : kPropagationWords) out.push_back(p.word);
+  for (const auto& r : kRecursiveWords) out.push_back(r.word);
+  std::sort(out.begin(), out.end());
+  return out;
+}
 
 unsigned long propagationFlags(const std::string& word) {
   for (const auto& p : kPropagationWords)

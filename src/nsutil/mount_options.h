@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sv::ns {
@@ -18,6 +19,9 @@ struct ParsedMountOptions {
 };
 
 ParsedMountOptions parseMountOptions(const std::vector<std::string>& options);
+
+// Every option word parseMountOptions() knows (beyond filesystem data), sorted.
+std::vector<std::string_view> knownMountOptions();
 
 // Parses a propagation word ("rslave") into MS_* flags; 0 if it is not one.
 unsigned long propagationFlags(const std::string& word);

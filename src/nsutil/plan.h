@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "nsutil/seccomp.h"
+#include "oci/hooks.h"
 #include "oci/spec.h"
 
 namespace sv::ns {
@@ -132,6 +134,16 @@ struct LaunchPlan {
   // the LSM, as runc does.
   std::string apparmorProfile, selinuxLabel;
   int preserveFds = 0;
+
+  // Hooks the init runs itself (the runtime fills these in; see oci/hooks.h). hooksSync: the
+  // init stops once its mounts are done, for the runtime's prestart/createRuntime hooks, and
+  // receives the state texts for its own.
+  bool hooksSync = false;
+
+  // linux.seccomp, compiled by the runtime (seccomp::compile makes syscalls, so not the
+  // planner); loaded by the init last (see seccomp::load for where exactly).
+  seccomp::Program seccomp;
+  std::vector<oci::Hook> createContainerHooks, startContainerHooks;
 };
 
 // Throws oci::SpecError / UserError for specs that cannot be run, with a message that says

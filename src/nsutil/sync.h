@@ -14,6 +14,9 @@ enum class SyncType : uint32_t {
   kReady,            // child -> parent: set up, now waiting on the exec FIFO
   kError,            // child -> parent: failed; err + message
   kConsole,          // child -> parent: the pty master (SCM_RIGHTS), before kReady
+  kHooks,            // child -> parent: mounts done, run the runtime's hooks
+  kHooksDone,        // parent -> child: a memfd with the hook states (SCM_RIGHTS)
+  kSeccompListener,  // child -> parent: the seccomp notify fd (SCM_RIGHTS), before kReady
 };
 
 struct SyncMsg {

@@ -155,5 +155,8 @@ const char* nsProcName(NsType t);          // "pid", "net", ... (/proc/<pid>/ns/
 int nsCloneFlag(NsType t);                 // CLONE_NEWPID, ...
 std::optional<int> capFromName(std::string_view name);      // "CAP_CHOWN" -> 0
 std::optional<int> rlimitFromName(std::string_view name);   // "RLIMIT_NOFILE" -> 7
+// Every name the tables know, in table order (for `features`).
+std::vector<std::string_view> namespaceNames();
+std::vector<std::string_view> capabilityNames();
 
 }  // namespace sv::oci

@@ -151,4 +151,16 @@ std::optional<int> rlimitFromName(std::string_view name) {
   return lookup(kRlimits, name);
 }
 
+std::vector<std::string_view> namespaceNames() {
+  std::vector<std::string_view> out;
+  for (const auto& n : kNamespaces) out.push_back(n.name);
+  return out;
+}
+
+std::vector<std::string_view> capabilityNames() {
+  std::vector<std::string_view> out;
+  for (const auto& c : kCapabilities) out.push_back(c.name);
+  return out;
+}
+
 }  // namespace sv::oci

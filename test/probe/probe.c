@@ -32,7 +32,7 @@ static int usage(void) {
       "usage: probe VERB [ARGS]\n"
       "verbs: id caps hostname mounts cat write ls stat ns rlimits oom personality env cwd\n"
       "       fds sigs exit kill-self sleep pid sysctl mknod-test readlink echo-stdin\n"
-      "       write-stdout write-stderr mkdir\n",
+      "       write-stdout write-stderr mkdir alloc\n",
       stderr);
   return 2;
 }
@@ -556,6 +556,20 @@ static int vWriteStdout(char** a) {
   return writeAll(STDOUT_FILENO, a[0]);
 }
 
+/* alloc MIB [hold]: allocates and touches MIB MiB (a memory cgroup limit below that OOM-kills
+   the probe: SIGKILL), prints allocated=MIB, and with "hold" keeps it until killed. */
+static int vAlloc(char** a) {
+  size_t len = (size_t)strtoul(a[0], NULL, 10) << 20;
+  volatile char* p = malloc(len ? len : 1);
+  if (!p) return fail("malloc", a[0]);
+  for (size_t i = 0; i < len; i += 4096) p[i] = 1;
+  printf("allocated=%s\n", a[0]);
+  fflush(stdout);
+  if (a[1] && strcmp(a[1], "hold") == 0)
+    for (;;) pause();
+  return 0;
+}
+
 static const struct {
   const char* name;
   int minArgs;
@@ -589,6 +603,7 @@ static const struct {
     {"write-stdout", 1, vWriteStdout},
     {"write-stderr", 1, vWriteStderr},
     {"mkdir", 1, vMkdir},
+    {"alloc", 1, vAlloc},
 };
 
 int main(int argc, char** argv) {

@@ -147,6 +147,55 @@ std::vector<std::string> create(const std::vector<std::string>& paths) {
   return created;
 }
 
+namespace {
+bool listed(const std::string& list, std::string_view name) {
+  std::istringstream in(list);
+  std::string c;
+  while (in >> c)
+    if (c == name) return true;
+  return false;
+}
+
+bool tryWrite(const std::string& path, std::string_view text) {
+  try {
+    writeFileAt(AT_FDCWD, path, text);
+    return true;
+  } catch (const SysError&) {
+    return false;
+  }
+}
+}  // namespace
+
+void enableControllers(const CgroupDir& dir, const std::vector<std::string>& controllers) {
+  std::string have = readFileIfExists(dir.path + "/cgroup.controllers").value_or("");
+  bool missing = false;
+  for (const auto& c : controllers) missing = missing || !listed(have, c);
+  if (!missing) return;
+  std::istringstream offered(readFileIfExists(dir.mountpoint + "/cgroup.controllers").value_or(""));
+  std::vector<std::string> each;
+  std::string all, c;
+  while (offered >> c) {
+    each.push_back("+" + c);
+    all += (all.empty() ? "+" : " +") + c;
+  }
+  if (all.empty()) return;
+  // Every ancestor from the root down to the directory's parent.
+  std::string cur = dir.mountpoint;
+  std::string_view rest = std::string_view(dir.path).substr(dir.mountpoint.size());
+  while (!rest.empty()) {
+    if (rest[0] == '/') rest.remove_prefix(1);
+    auto slash = rest.find('/');
+    std::string control = cur + "/cgroup.subtree_control";
+    // One write enables them all; a refusal of one (e.g. a controller busy in threaded mode)
+    // fails the whole write, so then one at a time.
+    if (!tryWrite(control, all))
+      for (const auto& one : each) tryWrite(control, one);
+    if (slash == std::string_view::npos) break;
+    cur += "/" + std::string(rest.substr(0, slash));
+    rest.remove_prefix(slash);
+  }
+}
+
 void attach(const std::vector<std::string>& paths, pid_t pid) {
   std::string text = std::to_string(pid);
   for (const auto& path : paths) writeFileAt(AT_FDCWD, path + "/cgroup.procs", text);

@@ -1,6 +1,6 @@
 // The container's cgroup directories: where they are, creating them, placing the init,
-// listing and removing. Resource limits (one file per controller) arrive with the next issue
-// and write into the directories resolved here.
+// listing and removing. Resource limits (resources.h, one file per controller) write into the
+// directories resolved here.
 #pragma once
 
 #include <sys/types.h>
@@ -38,6 +38,13 @@ const CgroupDir* v1Dir(const std::vector<CgroupDir>& dirs, std::string_view cont
 // mkdir -p of every path (cpuset dirs get their parent's cpus and mems so tasks can join).
 // Returns the directories it created, deepest last, for removal on failure.
 std::vector<std::string> create(const std::vector<std::string>& paths);
+
+// cgroup v2: makes the controllers available in dir. If its cgroup.controllers lacks any of
+// them, writes every controller the hierarchy offers into cgroup.subtree_control of each
+// ancestor from the root down (as runc and crun do, so stats find their files too). Refusals
+// there (a parent with processes of its own) are ignored: the knob writes that follow name
+// what is still missing.
+void enableControllers(const CgroupDir& dir, const std::vector<std::string>& controllers);
 
 // Moves pid into every path.
 void attach(const std::vector<std::string>& paths, pid_t pid);

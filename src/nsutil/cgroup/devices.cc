@@ -9,6 +9,8 @@
 #include "base/file_util.h"
 #include "base/sys_error.h"
 #include "base/unique_fd.h"
+#include "nsutil/cgroup/cgroup.h"
+#include "nsutil/cgroup/devices_bpf.h"
 #include "nsutil/cgroup/resources.h"
 #include "oci/spec.h"
 
@@ -69,6 +71,12 @@ void applyDevicesV1(const std::vector<DeviceRule>& rules, const std::string& dir
   UniqueFd d(SV_SYSCALL(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC), "cgroup '{}'", dir));
   for (const auto& r : rules)
     writeFileAt(d.get(), r.allow ? "devices.allow" : "devices.deny", v1RuleText(r));
+}
+
+void applyDevices(const std::vector<DeviceRule>& rules, const std::vector<CgroupDir>& dirs) {
+  if (const CgroupDir* v1 = v1Dir(dirs, "devices")) return applyDevicesV1(rules, v1->path);
+  for (const auto& d : dirs)
+    if (d.v2) return applyDevicesBpf(rules, d.path);
 }
 
 }  // namespace sv::cg

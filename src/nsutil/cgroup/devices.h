@@ -1,5 +1,5 @@
 // The devices controller: which device nodes the container may open or create. v1 writes
-// devices.deny/devices.allow; cgroup v2 needs an eBPF program (next issue).
+// devices.deny/devices.allow; cgroup v2 attaches an eBPF program (devices_bpf.h).
 #pragma once
 
 #include <cstdint>
@@ -36,5 +36,10 @@ std::string v1RuleText(const DeviceRule& r);
 
 // Writes the rules into a v1 devices cgroup directory.
 void applyDevicesV1(const std::vector<DeviceRule>& rules, const std::string& dir);
+
+struct CgroupDir;
+// The rules into the container's v1 devices hierarchy, or, on a host without one, as an eBPF
+// program attached to its cgroup2 directory. Nothing without either.
+void applyDevices(const std::vector<DeviceRule>& rules, const std::vector<CgroupDir>& dirs);
 
 }  // namespace sv::cg

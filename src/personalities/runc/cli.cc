@@ -25,7 +25,7 @@ constexpr FlagSpec kGlobalFlags[] = {
 };
 
 constexpr const Command* kCommands[] = {
-    &kCreateCommand, &kDeleteCommand, &kExecCommand,   &kKillCommand,  &kListCommand,  &kPauseCommand,
+    &kCreateCommand, &kDeleteCommand, &kEventsCommand, &kExecCommand,   &kFeaturesCommand, &kKillCommand,  &kListCommand,  &kPauseCommand,
     &kPsCommand,     &kResumeCommand, &kRunCommand,    &kSpecCommand,  &kStartCommand,
     &kStateCommand,  &kUpdateCommand,
 };

@@ -43,6 +43,8 @@ extern const Command kResumeCommand;
 extern const Command kPsCommand;
 extern const Command kExecCommand;
 extern const Command kUpdateCommand;
+extern const Command kEventsCommand;
+extern const Command kFeaturesCommand;
 
 // Returns positional i or throws UserError naming the command's usage.
 const std::string& requireArg(const ParsedFlags& f, size_t i, std::string_view command,

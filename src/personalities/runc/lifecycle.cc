@@ -23,6 +23,9 @@
 #include "nsutil/idmap.h"
 #include "nsutil/launch.h"
 #include "nsutil/plan.h"
+#include <sys/mman.h>
+
+#include "oci/hooks.h"
 #include "oci/spec.h"
 #include "personalities/runc/container_id.h"
 #include "personalities/runc/foreground.h"
@@ -108,15 +111,62 @@ void dropUnsupportedLsmLabels(ns::LaunchPlan& plan) {
   }
 }
 
+// linux.seccomp compiled for the init or an exec'd process, through a cache of compiled
+// programs under --root (Docker's default profile is the same on every container).
+ns::seccomp::Program compileSeccomp(const StateStore& store, const std::string& json) {
+  if (json.empty()) return {};
+  store.ensureRoot();
+  std::string dir = store.root() + "/.seccomp-cache";
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+    throwSysError(errno, "mkdir", fmt::format("'{}'", dir));
+  UniqueFd cache(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  ns::seccomp::Program p = ns::seccomp::compile(json, cache.get());
+  if (!p.skippedSyscalls.empty())
+    log::debug("seccomp: syscalls unknown to libseccomp skipped: {}",
+               fmt::join(p.skippedSyscalls, ", "));
+  return p;
+}
+
+// Hands a seccomp notify listener to the agent at linux.seccomp.listenerPath.
+void sendSeccompListener(const ns::seccomp::Program& p, const ContainerState& s,
+                         const char* status, pid_t pid, UniqueFd listener) {
+  ns::seccomp::sendListener(p, listener.get(), specState(s, status, pid));
+}
+
+// Hooks that run after the runtime's work (poststart, poststop): a failure is a warning.
+void runWarnHooks(const std::vector<oci::Hook>& hooks, const ContainerState& s,
+                  const char* status, pid_t pid, const char* phase) {
+  if (hooks.empty()) return;
+  for (const auto& failure : oci::runHooksCollectingFailures(hooks, specState(s, status, pid),
+                                                             phase, s.bundle.c_str()))
+    log::warn("container \"{}\": {}", s.id, failure);
+}
+
+// The memfd the init reads its hook states from: createContainer's, NUL, startContainer's.
+UniqueFd hookStatesFd(const std::string& create, const std::string& start) {
+  UniqueFd fd(SV_SYSCALL(::memfd_create("sysvisor-hook-states", MFD_CLOEXEC), "memfd"));
+  writeAll(fd.get(), create + '\0' + start, "hook states");
+  return fd;
+}
+
 // Undoes a create that did not finish (after the init, if any, was killed and reaped):
-// the cgroups it made and the state directory.
+// the cgroups it made and the state directory; once hooks have started to run, poststop
+// runs too (runtime-spec: a failed create continues at delete).
 struct CreateCleanup {
   const StateStore& store;
   std::string id;
   std::vector<std::string> createdCgroups;
   bool armed = true;
+  const oci::Hooks* hooks = nullptr;
+  const ContainerState* state = nullptr;
   ~CreateCleanup() {
     if (!armed) return;
+    if (hooks && state) {
+      try {
+        runWarnHooks(hooks->poststop, *state, "stopped", 0, "poststop");
+      } catch (...) {
+      }
+    }
     try {
       for (auto it = createdCgroups.rbegin(); it != createdCgroups.rend(); ++it)
         cg::destroy({*it});
@@ -183,14 +233,23 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
   std::vector<std::string> cgroupPaths = cg::pathsOf(cgroups);
   cg::refuseSharedRoots(cgroups);
   cg::Resources resources = cg::parseResources(spec.linux ? spec.linux->resourcesJson : "");
+  for (const auto& w : resources.warnings) log::warn("{}", w);
   std::vector<cg::DeviceRule> deviceRules = cg::deviceRules(
       resources.devices, spec.linux ? spec.linux->devices : std::vector<oci::Device>{});
 
+  oci::Hooks hooks = oci::parseHooks(spec.hooksJson);
+  std::string seccompJson = spec.linux ? spec.linux->seccompJson : "";
+  plan.seccomp = compileSeccomp(store, seccompJson);
+  plan.hooksSync = !hooks.prestart.empty() || !hooks.createRuntime.empty() ||
+                   !hooks.createContainer.empty() || !hooks.startContainer.empty();
+  plan.createContainerHooks = hooks.createContainer;
+  plan.startContainerHooks = hooks.startContainer;
+
+  ContainerState s;  // outlives cleanup, which may run poststop with it
   UniqueFd lock = store.createAndLock(o.id);
   CreateCleanup cleanup{store, o.id, {}};
   // A first state without a pid: if this process dies from here on, `delete` still finds
   // the cgroups and, through them, an orphaned init.
-  ContainerState s;
   s.id = o.id;
   s.bundle = bundle;
   s.rootfs = spec.root.path[0] == '/' ? spec.root.path : ns::cleanPath(bundle + "/" + spec.root.path);
@@ -199,6 +258,8 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
   s.annotations = spec.annotations;
   s.privatePidNs = (plan.cloneFlags & CLONE_NEWPID) != 0;
   s.cgroupPaths = cgroupPaths;
+  s.hooksJson = spec.hooksJson;
+  s.seccompJson = seccompJson;
   if (const cg::CgroupDir* fr = cg::v1Dir(cgroups, "freezer")) {
     s.freezerDir = fr->path;
   } else {
@@ -207,9 +268,8 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
   }
   store.save(s);
   cleanup.createdCgroups = cg::create(cgroupPaths);
-  // Device access is restricted before the init exists (cgroup v2: next issue).
-  if (const cg::CgroupDir* dev = cg::v1Dir(cgroups, "devices"))
-    cg::applyDevicesV1(deviceRules, dev->path);
+  // Device access is restricted before the init exists (v1 files, or a cgroup v2 eBPF program).
+  cg::applyDevices(deviceRules, cgroups);
   cg::applyResources(resources, cgroups);
   UniqueFd fifo;
   if (execFifo) {
@@ -226,8 +286,25 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
   for (const auto& t : trees) treeFds.push_back(t.get());
   std::optional<ns::Launched> launched;
   {
-    cg::BirthPlace birthPlace(cgroups);
-    launched.emplace(ns::launchInit(plan, execFifo ? fifo.get() : -1, birthPlace.v2Fd(), treeFds));
+    std::optional<cg::BirthPlace> birthPlace(std::in_place, cgroups);
+    ns::LaunchCallbacks callbacks;
+    // Hooks must not be born in the container's cgroups.
+    callbacks.afterClone = [&] { birthPlace.reset(); };
+    if (plan.hooksSync)
+      callbacks.onHooks = [&](pid_t pid) {
+        cleanup.hooks = &hooks;
+        cleanup.state = &s;
+        std::string creating = specState(s, "creating", pid);
+        oci::runHooks(hooks.prestart, creating, "prestart", bundle.c_str());
+        oci::runHooks(hooks.createRuntime, creating, "createRuntime", bundle.c_str());
+        return hookStatesFd(creating, specState(s, "created", pid));
+      };
+    if (plan.seccomp.notify)
+      callbacks.onSeccompListener = [&](pid_t pid, UniqueFd fd) {
+        sendSeccompListener(plan.seccomp, s, "creating", pid, std::move(fd));
+      };
+    launched.emplace(ns::launchInit(plan, execFifo ? fifo.get() : -1, birthPlace->v2Fd(),
+                                    treeFds, callbacks));
   }
   trees.clear();
   if (consoleSocket) {
@@ -236,6 +313,7 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
   }
   Created c{std::move(s), std::move(launched->init), std::move(launched->ptyMaster)};
   ContainerState& st = c.state;
+  if (cleanup.state) cleanup.state = &st;
   st.pid = c.init.pid();
   auto ps = readProcStat(st.pid);
   if (!ps) throw UserError("the container init exited right after setup");
@@ -256,8 +334,15 @@ void releaseInit(const StateStore& store, const ContainerState& s, int pidfd) {
   for (;;) {
     SV_SYSCALL(::poll(fds, 2, -1), "exec fifo");
     if (fds[0].revents & (POLLIN | POLLHUP)) {
-      char c;
-      if (::read(fifo.get(), &c, 1) == 1) break;
+      // "0", or "1" and why the init could not go on (a startContainer hook failed).
+      char buf[4096];
+      ssize_t n = ::read(fifo.get(), buf, sizeof buf);
+      if (n >= 1 && buf[0] == '0') break;
+      if (n >= 1) {
+        ::unlink(path.c_str());
+        throw UserError(fmt::format("container \"{}\" could not start: {}", s.id,
+                                    std::string_view(buf + 1, static_cast<size_t>(n - 1))));
+      }
     }
     if (fds[1].revents & POLLIN)
       throw UserError(fmt::format("container \"{}\" init exited before it could start", s.id));
@@ -338,8 +423,21 @@ void destroy(const StateStore& store, const ContainerState& s) {
   } catch (const std::exception& e) {
     log::warn("container \"{}\": {}; the cgroup is left in place", s.id, e.what());
   }
-  // Hooks and daemon registrations are released here in later issues.
+  // Daemon registrations are released here in later issues.
+  if (!s.hooksJson.empty()) {
+    try {
+      runWarnHooks(oci::parseHooks(s.hooksJson).poststop, s, "stopped", 0, "poststop");
+    } catch (const std::exception& e) {
+      log::warn("container \"{}\": poststop hooks: {}", s.id, e.what());
+    }
+  }
   store.remove(s.id);
+}
+
+// After the container's process started; failures are warnings (runtime-spec 1.2).
+void poststart(const ContainerState& s) {
+  if (s.hooksJson.empty()) return;
+  runWarnHooks(oci::parseHooks(s.hooksJson).poststart, s, "running", s.pid, "poststart");
 }
 
 }  // namespace
@@ -393,6 +491,7 @@ void startContainer(const GlobalOptions& g, const std::string& id) {
   UniqueFd pidfd = openInit(*s);
   if (!pidfd) throw UserError("cannot start a container that has stopped");
   releaseInit(store, *s, pidfd.get());
+  poststart(*s);
 }
 
 int runContainer(const GlobalOptions& g, const CreateOptions& o, bool detach, bool keep) {
@@ -405,8 +504,10 @@ int runContainer(const GlobalOptions& g, const CreateOptions& o, bool detach, bo
   if (detach) {
     releaseInit(store, c.state, c.init.pidfd());
     (void)c.init.release();
+    poststart(c.state);
     return 0;
   }
+  poststart(c.state);
   int code = waitForeground(c.init, all, std::move(c.ptyMaster));
   if (keep) return code;
   if (auto lock = store.lock(o.id)) destroy(store, c.state);
@@ -590,6 +691,7 @@ int execProcess(const GlobalOptions& g, const ExecOptions& o) {
   ns::LaunchPlan plan =
       ns::buildExecPlan(process, s.rootfs, namespacesOf(s.pid), o.preserveFds);
   dropUnsupportedLsmLabels(plan);
+  plan.seccomp = compileSeccomp(store, s.seccompJson);
   std::vector<cg::CgroupDir> cgroups = cgroupDirsOf(s);
   UniqueFd consoleSocket;
   if (!o.consoleSocket.empty()) consoleSocket = connectConsoleSocket(o.consoleSocket);
@@ -598,7 +700,12 @@ int execProcess(const GlobalOptions& g, const ExecOptions& o) {
   std::optional<ns::Launched> launched;
   {
     cg::BirthPlace birthPlace(cgroups);
-    launched.emplace(ns::launchInit(plan, -1, birthPlace.v2Fd(), {}));
+    ns::LaunchCallbacks callbacks;
+    if (plan.seccomp.notify)
+      callbacks.onSeccompListener = [&](pid_t pid, UniqueFd fd) {
+        sendSeccompListener(plan.seccomp, s, "running", pid, std::move(fd));
+      };
+    launched.emplace(ns::launchInit(plan, -1, birthPlace.v2Fd(), {}, callbacks));
   }
   if (consoleSocket) sendPtyMaster(consoleSocket.get(), launched->ptyMaster.get());
   if (!o.pidFile.empty()) writePidFile(o.pidFile, launched->init.pid());

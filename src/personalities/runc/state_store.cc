@@ -71,6 +71,8 @@ std::string stateToJson(const ContainerState& s) {
                       {"cgroupPaths", s.cgroupPaths},
                       {"freezerDir", s.freezerDir},
                       {"freezerV2", s.freezerV2}};
+  if (!s.hooksJson.empty()) j["hooks"] = nlohmann::json::parse(s.hooksJson);
+  if (!s.seccompJson.empty()) j["seccomp"] = nlohmann::json::parse(s.seccompJson);
   return j.dump();
 }
 
@@ -91,7 +93,20 @@ ContainerState stateFromJson(const std::string& text) {
   s.cgroupPaths = j.value("cgroupPaths", std::vector<std::string>{});
   s.freezerDir = j.value("freezerDir", "");
   s.freezerV2 = j.value("freezerV2", false);
+  if (auto it = j.find("hooks"); it != j.end() && it->is_object()) s.hooksJson = it->dump();
+  if (auto it = j.find("seccomp"); it != j.end() && it->is_object()) s.seccompJson = it->dump();
   return s;
+}
+
+std::string specState(const ContainerState& s, const char* status, pid_t pid) {
+  nlohmann::ordered_json j;
+  j["ociVersion"] = s.ociVersion;
+  j["id"] = s.id;
+  j["status"] = status;
+  if (pid > 0) j["pid"] = pid;
+  j["bundle"] = s.bundle;
+  if (!s.annotations.empty()) j["annotations"] = s.annotations;
+  return j.dump();
 }
 
 std::string stateReport(const ContainerState& s, Status status, bool pretty) {

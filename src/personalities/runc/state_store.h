@@ -32,10 +32,18 @@ struct ContainerState {
   std::vector<std::string> cgroupPaths;  // the container's directory in every hierarchy
   std::string freezerDir;                // "" without a freezer
   bool freezerV2 = false;
+  // config.json's hooks (raw), kept for the hooks that run after create: the bundle may be
+  // gone by the time `delete` runs poststop.
+  std::string hooksJson;
+  std::string seccompJson;  // linux.seccomp (raw), for the processes `exec` starts
 };
 
 std::string stateToJson(const ContainerState& s);
 ContainerState stateFromJson(const std::string& json);
+
+// The runtime-spec state (what hooks get on stdin): ociVersion, id, status, pid (when > 0),
+// bundle, annotations (when any).
+std::string specState(const ContainerState& s, const char* status, pid_t pid);
 
 // The JSON `state` prints (runtime-spec state plus runc's extra fields), pretty-printed.
 std::string stateReport(const ContainerState& s, Status status, bool pretty);
