@@ -59,7 +59,9 @@ void resetSignals() noexcept {
 
 void pivot(const LaunchPlan& plan, int rootfd) {
   SV_SYSCALL(::fchdir(rootfd), "into the rootfs");
-  if (plan.noPivot) {
+  if (plan.sharedMountNs) {
+    SV_SYSCALL(::chroot("."), "into the rootfs");
+  } else if (plan.noPivot) {
     SV_SYSCALL(::mount(".", "/", nullptr, MS_MOVE, nullptr), "moving the rootfs to /");
     SV_SYSCALL(::chroot("."), "into the rootfs");
   } else {
@@ -425,8 +427,9 @@ void sealChild(const LaunchPlan& plan, const InitFds& fds) noexcept {
     }
     // Phase A, still with the host credentials: the root mount's propagation, the rootfs
     // bind, and fds of everything outside the rootfs that we will need.
-    SV_SYSCALL(::mount(nullptr, "/", nullptr, plan.rootPropagation, nullptr), "making / {}",
-               "rslave");
+    if (!plan.sharedMountNs)
+      SV_SYSCALL(::mount(nullptr, "/", nullptr, plan.rootPropagation, nullptr), "making / {}",
+                 "rslave");
     SV_SYSCALL(::mount(plan.rootfs.c_str(), plan.rootfs.c_str(), nullptr, MS_BIND | MS_REC,
                        nullptr),
                "binding the rootfs '{}'", plan.rootfs);

@@ -457,8 +457,10 @@ LaunchPlan buildPlan(const oci::Spec& spec, const PlanOptions& options) {
   const oci::Linux* linux = spec.linux ? &*spec.linux : nullptr;
   if (linux) planNamespaces(*linux, plan);
   if (!(plan.cloneFlags & CLONE_NEWNS) && !linux) plan.cloneFlags |= CLONE_NEWNS;
-  if (!(plan.cloneFlags & CLONE_NEWNS))
-    throw UserError("linux.namespaces must contain a new \"mount\" namespace");
+  plan.sharedMountNs =
+      !(plan.cloneFlags & CLONE_NEWNS) &&
+      std::none_of(plan.joins.begin(), plan.joins.end(),
+                   [](const NsJoin& j) { return j.type == oci::NsType::kMount; });
   if (!spec.hostname.empty()) plan.hostname = spec.hostname;
   if (!spec.domainname.empty()) plan.domainname = spec.domainname;
   if ((plan.hostname || plan.domainname) && !(linux && hasNs(*linux, oci::NsType::kUts)))

@@ -88,6 +88,11 @@ struct LaunchPlan {
   std::string rootfs;  // absolute, symlinks resolved
   bool readonlyRoot = false;
   bool noPivot = false;
+  // No mount namespace of its own (runtime-spec: it inherits the runtime's): the mounts land
+  // in the runtime's namespace on top of a bind of the rootfs (the runtime detaches that bind
+  // at delete), "/" keeps its propagation, and the init chroots (pivot_root would move the
+  // root of every process in the namespace).
+  bool sharedMountNs = false;
 
   int cloneFlags = 0;            // namespaces to create (CLONE_NEW*)
   std::vector<NsJoin> joins;     // namespaces to join, user namespace first

@@ -51,13 +51,14 @@ class Namespaces(ContainerTest):
     def _join(self, kind, unshare_flag):
         helper = self.spawn_host(["unshare", unshare_flag, "sleep", "60"])
         target = self.wait_unshared(helper.pid, kind)
-        oci = {"net": "network"}.get(kind, kind)
+        oci = {"net": "network", "mnt": "mount"}.get(kind, kind)
 
         def mutate(s):
             s["linux"]["namespaces"] = [n for n in s["linux"]["namespaces"] if n["type"] != oci]
             s["linux"]["namespaces"].append({"type": oci, "path": f"/proc/{helper.pid}/ns/{kind}"})
         ns = self.probe("ns", mutate=mutate).kv
         self.assertEqual(ns[kind], target, f"container must join the helper's {kind} ns")
+        return helper
 
     def test_join_network_by_path(self):
         self._join("net", "--net")
@@ -67,6 +68,32 @@ class Namespaces(ContainerTest):
 
     def test_join_uts_by_path(self):
         self._join("uts", "--uts")
+
+    def test_join_mount_namespace_by_path(self):
+        helper = self._join("mnt", "--mount")
+        # pivot_root in the joined namespace moved the helper's root too (runc does the
+        # same): it now holds the container's rootfs.
+        helper.kill()
+        helper.wait()
+        self.check_clean()
+
+    @sysvisor_only("runc leaves the container's mounts in the runtime's namespace")
+    def test_no_mount_namespace_inherits_the_runtimes_and_leaves_no_mount(self):
+        def mutate(s):
+            s["linux"]["namespaces"] = [n for n in s["linux"]["namespaces"]
+                                        if n["type"] != "mount"]
+        # Foreground run: the container's mounts sit in our namespace while it runs.
+        ns = self.probe("ns", mutate=mutate).kv
+        self.assertEqual(ns["mnt"], host_ns("mnt"))
+        self.check_clean()
+        # create/start/delete, the container's /proc and /dev in place until delete.
+        b = self.bundle(args=["/probe", "sleep", "1000"], mutate=mutate)
+        cid, _ = self.create(b)
+        self.start(cid)
+        rows = [r for r in svtest.mountinfo() if r["mountpoint"].startswith(b.rootfs)]
+        self.assertTrue(any(r["mountpoint"] == b.rootfs + "/proc" for r in rows), rows)
+        self.runc_ok("delete", "--force", cid)
+        self.check_clean()
 
     def test_join_pid_namespace_of_other_container(self):
         a = self.bundle(args=["/probe", "sleep", "60"], name="a")

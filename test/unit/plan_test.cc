@@ -552,6 +552,20 @@ TEST_CASE("buildPlan: ioPriority, scheduler, LSM labels", "[plan][process]") {
   }
 }
 
+TEST_CASE("buildPlan: without a mount namespace of its own the container shares ours",
+          "[plan][namespaces]") {
+  Bundle b;
+  CHECK_FALSE(b.plan().sharedMountNs);
+  b.config["linux"]["namespaces"] = json::array();
+  auto p = b.plan();
+  CHECK(p.sharedMountNs);
+  CHECK_FALSE(p.cloneFlags & CLONE_NEWNS);
+  b.config["linux"]["namespaces"] = {{{"type", "mount"}, {"path", "/proc/self/ns/mnt"}}};
+  p = b.plan();
+  CHECK_FALSE(p.sharedMountNs);
+  REQUIRE(p.joins.size() == 1);
+}
+
 TEST_CASE("buildPlan refuses specs it cannot run", "[plan][process]") {
   Bundle b;
   SECTION("no process") {
@@ -666,17 +680,8 @@ TEST_CASE("buildPlan: time namespace offsets", "[plan][namespaces][time]") {
   }
 }
 
-TEST_CASE("buildPlan: the mount namespace is required", "[plan][namespaces]") {
+TEST_CASE("buildPlan: the mount namespace", "[plan][namespaces]") {
   Bundle b;
-  SECTION("absent from linux.namespaces") {
-    b.config["linux"]["namespaces"] = json::parse(R"json([{"type": "pid"}])json");
-    CHECK_THAT(userError([&] { b.plan(); }), Contains("mount"));
-  }
-  SECTION("joined instead of new") {
-    b.config["linux"]["namespaces"] =
-        json::parse(R"json([{"type": "mount", "path": "/proc/self/ns/mnt"}])json");
-    CHECK_THAT(userError([&] { b.plan(); }), Contains("mount"));
-  }
   SECTION("no linux section: a new mount namespace is implied") {
     b.config.erase("linux");
     auto p = b.plan();

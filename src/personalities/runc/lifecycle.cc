@@ -24,6 +24,7 @@
 #include "nsutil/launch.h"
 #include "nsutil/plan.h"
 #include <sys/mman.h>
+#include <sys/mount.h>
 
 #include "oci/hooks.h"
 #include "oci/spec.h"
@@ -133,6 +134,41 @@ void sendSeccompListener(const ns::seccomp::Program& p, const ContainerState& s,
   ns::seccomp::sendListener(p, listener.get(), specState(s, status, pid));
 }
 
+// The id of the topmost mount at path in our mount namespace (0: none), from mountinfo.
+int topMountId(const std::string& path) {
+  int id = 0;
+  std::string text = readFile("/proc/self/mountinfo");
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    std::string_view line(text.data() + pos, end - pos);
+    pos = end + 1;
+    // "<id> <parent> <maj:min> <root> <mountpoint> ...", spaces in paths escaped as \040.
+    size_t f[5];
+    size_t at = 0;
+    bool ok = true;
+    for (int i = 0; i < 5 && ok; ++i) {
+      f[i] = at;
+      at = line.find(' ', at);
+      ok = at != std::string_view::npos;
+      if (ok) ++at;
+    }
+    if (!ok) continue;
+    std::string_view mountpoint = line.substr(f[4], at - 1 - f[4]);
+    if (mountpoint == path) id = std::atoi(std::string(line.substr(0, f[1] - 1)).c_str());
+  }
+  return id;
+}
+
+// A container in our mount namespace: detaches the bind of its rootfs, and with it every
+// mount the container made, if it is still the one on top.
+void detachSharedRootfs(int mountId, const std::string& path) {
+  if (mountId == 0 || topMountId(path) != mountId) return;
+  if (::umount2(path.c_str(), MNT_DETACH) != 0)
+    log::warn("unmounting the container's rootfs bind '{}': {}", path, std::strerror(errno));
+}
+
 // Hooks that run after the runtime's work (poststart, poststop): a failure is a warning.
 void runWarnHooks(const std::vector<oci::Hook>& hooks, const ContainerState& s,
                   const char* status, pid_t pid, const char* phase) {
@@ -153,14 +189,25 @@ UniqueFd hookStatesFd(const std::string& create, const std::string& start) {
 // the cgroups it made and the state directory; once hooks have started to run, poststop
 // runs too (runtime-spec: a failed create continues at delete).
 struct CreateCleanup {
+  CreateCleanup(const StateStore& st, std::string i) : store(st), id(std::move(i)) {}
   const StateStore& store;
   std::string id;
   std::vector<std::string> createdCgroups;
   bool armed = true;
+  // A shared mount namespace: the rootfs bind a failed create may have left on top.
+  std::string sharedRootfs;
+  int mountIdBefore = 0;
   const oci::Hooks* hooks = nullptr;
   const ContainerState* state = nullptr;
   ~CreateCleanup() {
     if (!armed) return;
+    if (!sharedRootfs.empty()) {
+      try {
+        int top = topMountId(sharedRootfs);
+        if (top != mountIdBefore) detachSharedRootfs(top, sharedRootfs);
+      } catch (...) {
+      }
+    }
     if (hooks && state) {
       try {
         runWarnHooks(hooks->poststop, *state, "stopped", 0, "poststop");
@@ -247,7 +294,7 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
 
   ContainerState s;  // outlives cleanup, which may run poststop with it
   UniqueFd lock = store.createAndLock(o.id);
-  CreateCleanup cleanup{store, o.id, {}};
+  CreateCleanup cleanup(store, o.id);
   // A first state without a pid: if this process dies from here on, `delete` still finds
   // the cgroups and, through them, an orphaned init.
   s.id = o.id;
@@ -281,6 +328,10 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
     fifo = UniqueFd(SV_SYSCALL(::open(fifoPath.c_str(), O_PATH | O_CLOEXEC), "'{}'", fifoPath));
   }
 
+  if (plan.sharedMountNs) {
+    cleanup.sharedRootfs = plan.rootfs;
+    cleanup.mountIdBefore = topMountId(plan.rootfs);
+  }
   std::vector<UniqueFd> trees = ns::prepareIdmappedMounts(plan);
   std::vector<int> treeFds;
   for (const auto& t : trees) treeFds.push_back(t.get());
@@ -319,6 +370,10 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
   if (!ps) throw UserError("the container init exited right after setup");
   st.pidStartTime = ps->startTime;
   st.pidNsInode = pidNsInode(st.pid);
+  if (plan.sharedMountNs) {
+    st.sharedRootfsMountId = topMountId(plan.rootfs);
+    st.sharedRootfsPath = plan.rootfs;
+  }
   store.save(st);
   if (!o.pidFile.empty()) writePidFile(o.pidFile, st.pid);
   cleanup.armed = false;
@@ -423,6 +478,7 @@ void destroy(const StateStore& store, const ContainerState& s) {
   } catch (const std::exception& e) {
     log::warn("container \"{}\": {}; the cgroup is left in place", s.id, e.what());
   }
+  detachSharedRootfs(s.sharedRootfsMountId, s.sharedRootfsPath);
   // Daemon registrations are released here in later issues.
   if (!s.hooksJson.empty()) {
     try {

@@ -36,6 +36,10 @@ struct ContainerState {
   // gone by the time `delete` runs poststop.
   std::string hooksJson;
   std::string seccompJson;  // linux.seccomp (raw), for the processes `exec` starts
+  // A container without a mount namespace of its own: the bind of its rootfs in ours that
+  // carries all its mounts (mount id and path), detached at delete.
+  int sharedRootfsMountId = 0;
+  std::string sharedRootfsPath;
 };
 
 std::string stateToJson(const ContainerState& s);
