@@ -90,5 +90,39 @@ class Exec(ContainerTest):
         self.assertIn("stopped", r.err)
 
 
+    def test_exec_into_a_sub_cgroup(self):
+        cid = self._running()
+        init = self.state(cid)["pid"]
+        pids_path = [l.split(":", 2)[2] for l in open(f"/proc/{init}/cgroup").read().splitlines()
+                     if l.split(":")[1] == "pids"][0]
+        sub = f"/sys/fs/cgroup/pids{pids_path}/sub"
+        os.mkdir(sub)
+        self.addCleanup(lambda: os.path.isdir(sub) and os.rmdir(sub))
+        r = self.runc("exec", "--cgroup", "pids:sub", cid, "/bin/cat", "/proc/self/cgroup")
+        self.assertEqual(r.rc, 0, r)
+        mine = [l for l in r.out.splitlines() if l.split(":")[1] == "pids"][0]
+        self.assertTrue(mine.endswith("/sub"), mine)
+        # Every hierarchy (no controller named): sub must exist in all of them.
+        r = self.runc("exec", "--cgroup", "sub", cid, "/probe", "id")
+        self.assertNotEqual(r.rc, 0)
+        self.assertIn("/sub", r.err)
+        r = self.runc("exec", "--cgroup", "pids:../../x", cid, "/probe", "id")
+        self.assertNotEqual(r.rc, 0)
+        self.runc_ok("delete", "--force", cid)
+        self.assertFalse(os.path.exists(sub), "delete removes sub-cgroups too")
+
+    @svtest.sysvisor_only("runc's exec -d --ignore-paused hangs on the frozen process")
+    def test_exec_in_a_paused_container_needs_ignore_paused(self):
+        cid = self._running()
+        self.runc_ok("pause", cid)
+        r = self.runc("exec", "-d", cid, "/probe", "sleep", "100")
+        self.assertNotEqual(r.rc, 0)
+        self.assertIn("paused", r.err)
+        r = self.runc("exec", "-d", "--ignore-paused", cid, "/probe", "sleep", "100")
+        self.assertEqual(r.rc, 0, r)
+        self.runc_ok("resume", cid)
+        self.assertEqual(len(json.loads(self.runc_ok("ps", "--format", "json", cid).out)), 2)
+
+
 if __name__ == "__main__":
     svtest.main()

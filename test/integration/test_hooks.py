@@ -56,7 +56,7 @@ class Hooks(ContainerTest):
         init_mnt = os.readlink(f"/proc/{pid}/ns/mnt")
         for kind, ns, state in rows:
             self.assertEqual(state["id"], cid)
-            self.assertEqual(state["status"], "creating", kind)
+            self.assertEqual(state["status"], "created", kind)
             self.assertEqual(state["pid"], pid, kind)
             self.assertEqual(state["bundle"], b.path)
             self.assertEqual(state["ociVersion"], b.spec["ociVersion"])

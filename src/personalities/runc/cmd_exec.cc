@@ -13,12 +13,12 @@ constexpr FlagSpec kFlags[] = {
     {"process", "p", FlagKind::kString, "path to the process.json"},
     {"detach", "d", FlagKind::kBool, "detach from the container's process"},
     {"pid-file", "", FlagKind::kString, "specify the file to write the process id to"},
-    {"process-label", "", FlagKind::kString, "set the asm process label for the process (ignored)"},
-    {"apparmor", "", FlagKind::kString, "set the apparmor profile for the process (ignored)"},
+    {"process-label", "", FlagKind::kString, "set the asm process label for the process"},
+    {"apparmor", "", FlagKind::kString, "set the apparmor profile for the process"},
     {"no-new-privs", "", FlagKind::kBool, "set the no new privileges value for the process"},
     {"cap", "c", FlagKind::kStringList, "add a capability to the bounding set for the process"},
     {"preserve-fds", "", FlagKind::kInt, "pass N additional file descriptors to the container", "0"},
-    {"cgroup", "", FlagKind::kStringList, "run the process in an (existing) sub-cgroup (unsupported)"},
+    {"cgroup", "", FlagKind::kStringList, "run the process in an (existing) sub-cgroup(s). Format is [<controller>:]<cgroup>."},
     {"ignore-paused", "", FlagKind::kBool, "allow exec in a paused container"},
 };
 
@@ -39,6 +39,10 @@ int run(const GlobalOptions& g, const ParsedFlags& f) {
   o.pidFile = f.str("pid-file");
   o.consoleSocket = f.str("console-socket");
   o.preserveFds = f.integer("preserve-fds");
+  o.subCgroups = f.list("cgroup");
+  o.ignorePaused = f.flag("ignore-paused");
+  o.processLabel = f.str("process-label");
+  o.apparmor = f.str("apparmor");
   return execProcess(g, o);
 }
 }  // namespace

@@ -345,10 +345,12 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
       callbacks.onHooks = [&](pid_t pid) {
         cleanup.hooks = &hooks;
         cleanup.state = &s;
-        std::string creating = specState(s, "creating", pid);
-        oci::runHooks(hooks.prestart, creating, "prestart", bundle.c_str());
-        oci::runHooks(hooks.createRuntime, creating, "createRuntime", bundle.c_str());
-        return hookStatesFd(creating, specState(s, "created", pid));
+        // "created": these hooks run after the runtime-spec's create step (2), as crun has
+        // it (runc says "creating").
+        std::string created = specState(s, "created", pid);
+        oci::runHooks(hooks.prestart, created, "prestart", bundle.c_str());
+        oci::runHooks(hooks.createRuntime, created, "createRuntime", bundle.c_str());
+        return hookStatesFd(created, created);
       };
     if (plan.seccomp.notify)
       callbacks.onSeccompListener = [&](pid_t pid, UniqueFd fd) {
@@ -708,6 +710,51 @@ oci::Process execProcessSpec(const ContainerState& s, const ExecOptions& o) {
   return p;
 }
 
+// exec --cgroup: "[<controller>[,<controller>]:]<path>", a sub-cgroup of the container's
+// (that exists) for the named controllers' hierarchies, or for all of them.
+void enterSubCgroups(std::vector<cg::CgroupDir>& dirs, const std::vector<std::string>& specs) {
+  for (const auto& spec : specs) {
+    auto colon = spec.find(':');
+    std::string path = colon == std::string::npos ? spec : spec.substr(colon + 1);
+    std::string controllers = colon == std::string::npos ? "" : spec.substr(0, colon);
+    std::string clean = ns::cleanPath("/" + path);
+    if (path.empty() || clean == "/" || path.find("..") != std::string::npos)
+      throw UserError(fmt::format("--cgroup \"{}\": give a sub-cgroup path below the "
+                                  "container's cgroup, without \"..\"",
+                                  spec));
+    bool matched = false;
+    for (auto& d : dirs) {
+      bool wanted = controllers.empty();
+      std::string_view list = controllers;
+      while (!wanted && !list.empty()) {
+        auto comma = list.find(',');
+        std::string_view c = list.substr(0, comma);
+        std::string_view have = d.controllers;
+        // "cpu" matches the "cpu,cpuacct" hierarchy; "unified"/"" names cgroup2.
+        while (!have.empty() && !wanted) {
+          auto hc = have.find(',');
+          wanted = have.substr(0, hc) == c;
+          have = hc == std::string_view::npos ? "" : have.substr(hc + 1);
+        }
+        if (d.v2 && (c == "unified" || c.empty())) wanted = true;
+        list = comma == std::string_view::npos ? "" : list.substr(comma + 1);
+      }
+      if (!wanted) continue;
+      matched = true;
+      std::string sub = d.path + clean;
+      struct stat st;
+      if (::stat(sub.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+        throw UserError(fmt::format("--cgroup \"{}\": sub-cgroup \"{}\" does not exist (create "
+                                    "it first)",
+                                    spec, sub));
+      d.path = sub;
+    }
+    if (!matched)
+      throw UserError(fmt::format("--cgroup \"{}\": the container has no cgroup for \"{}\"",
+                                  spec, controllers));
+  }
+}
+
 // The init's namespaces that differ from ours: what an exec'd process must join.
 std::vector<ns::NsJoin> namespacesOf(pid_t pid) {
   constexpr oci::NsType kTypes[] = {oci::NsType::kUser, oci::NsType::kMount, oci::NsType::kPid,
@@ -734,11 +781,14 @@ int execProcess(const GlobalOptions& g, const ExecOptions& o) {
   Status status = store.status(s);
   if (status == Status::kStopped || status == Status::kCreating)
     throw UserError("cannot exec in a stopped container");
-  if (status == Status::kPaused) throw UserError("cannot exec in a paused container");
+  if (status == Status::kPaused && !o.ignorePaused)
+    throw UserError("cannot exec in a paused container (pass --ignore-paused to exec anyway)");
   UniqueFd initFd = openInit(s);
   if (!initFd) throw UserError("cannot exec in a stopped container");
 
   oci::Process process = execProcessSpec(s, o);
+  if (!o.processLabel.empty()) process.selinuxLabel = o.processLabel;
+  if (!o.apparmor.empty()) process.apparmorProfile = o.apparmor;
   checkTerminalOptions(process.terminal, o.detach, o.consoleSocket);
   if (process.terminal && !o.detach && !process.consoleSize) {
     WinSize ws = callerWindowSize();
@@ -749,6 +799,7 @@ int execProcess(const GlobalOptions& g, const ExecOptions& o) {
   dropUnsupportedLsmLabels(plan);
   plan.seccomp = compileSeccomp(store, s.seccompJson);
   std::vector<cg::CgroupDir> cgroups = cgroupDirsOf(s);
+  enterSubCgroups(cgroups, o.subCgroups);
   UniqueFd consoleSocket;
   if (!o.consoleSocket.empty()) consoleSocket = connectConsoleSocket(o.consoleSocket);
   sigset_t all = forwardableSignals();

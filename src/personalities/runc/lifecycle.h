@@ -44,6 +44,9 @@ struct ExecOptions {
   bool noNewPrivs = false, detach = false, tty = false;
   std::string pidFile, consoleSocket;
   int preserveFds = 0;
+  std::vector<std::string> subCgroups;  // --cgroup: [<controller>[,<controller>]:]<path>
+  bool ignorePaused = false;
+  std::string processLabel, apparmor;
 };
 // Runs a process in a running container; the foreground form returns its exit code.
 int execProcess(const GlobalOptions& g, const ExecOptions& o);
