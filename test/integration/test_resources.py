@@ -339,5 +339,23 @@ class Update(ContainerTest):
         self.assertIn("does not exist", r.err)
 
 
+
+class SystemdDriver(ContainerTest):
+    """--systemd-cgroup talks to systemd over D-Bus (unit-tested against a fake systemd);
+    this host does not boot with systemd, so the runtime must say so and create nothing."""
+
+    def test_without_systemd_the_error_says_what_to_do_and_nothing_is_left(self):
+        self.assertFalse(os.path.isdir("/run/systemd/system"), "this host runs systemd")
+        b = self.bundle(args=["/probe", "id"],
+                        mutate=lambda s: s["linux"].update(cgroupsPath="system.slice:svit:x"))
+        cid = self.new_id("sd")
+        r = self.runc("run", "-b", b.path, cid, global_args=("--systemd-cgroup",))
+        self.assertNotEqual(r.rc, 0)
+        self.assertIn("systemd", r.err)
+        self.assertIn("--systemd-cgroup", r.err)
+        self.assertNotEqual(self.runc("state", cid).rc, 0)
+        self.check_clean()
+
+
 if __name__ == "__main__":
     svtest.main()

@@ -23,6 +23,7 @@
 #include "nsutil/idmap.h"
 #include "nsutil/launch.h"
 #include "nsutil/plan.h"
+#include "nsutil/systemd_cgroup.h"
 #include <sys/mman.h>
 #include <sys/mount.h>
 
@@ -75,23 +76,6 @@ oci::Spec loadSpec(const std::string& bundle) {
   } catch (const oci::SpecError& e) {
     throw UserError(fmt::format("{} ({})", e.what(), path));
   }
-}
-
-// cgroupsPath as given, or for --systemd-cgroup ("slice:prefix:name") the cgroupfs path
-// systemd would use. (Creating the unit through systemd's D-Bus API comes with the cgroup
-// issue.)
-std::string cgroupsPathOf(const GlobalOptions& g, const oci::Spec& spec) {
-  std::string path = spec.linux ? spec.linux->cgroupsPath : "";
-  if (!g.systemdCgroup || path.empty()) return path;
-  auto a = path.find(':');
-  auto b = path.find(':', a == std::string::npos ? 0 : a + 1);
-  if (a == std::string::npos || b == std::string::npos)
-    throw UserError(fmt::format("cgroupsPath \"{}\" is not of the form slice:prefix:name, which "
-                                "--systemd-cgroup expects",
-                                path));
-  std::string slice = path.substr(0, a);
-  if (slice.empty()) slice = "system.slice";
-  return fmt::format("/{}/{}-{}.scope", slice, path.substr(a + 1, b - a - 1), path.substr(b + 1));
 }
 
 // AppArmor and SELinux labels apply where the host has the LSM; elsewhere they are ignored
@@ -191,6 +175,9 @@ UniqueFd hookStatesFd(const std::string& create, const std::string& start) {
 struct CreateCleanup {
   CreateCleanup(const StateStore& st, std::string i) : store(st), id(std::move(i)) {}
   const StateStore& store;
+  // --systemd-cgroup: the unit this create started (stopped first on failure).
+  std::optional<cg::systemd::Client> systemd;
+  std::string unit;
   std::string id;
   std::vector<std::string> createdCgroups;
   bool armed = true;
@@ -201,6 +188,12 @@ struct CreateCleanup {
   const ContainerState* state = nullptr;
   ~CreateCleanup() {
     if (!armed) return;
+    if (!unit.empty()) {
+      try {
+        systemd->stopUnit(unit);
+      } catch (...) {
+      }
+    }
     if (!sharedRootfs.empty()) {
       try {
         int top = topMountId(sharedRootfs);
@@ -275,8 +268,17 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
   }
   UniqueFd consoleSocket;
   if (!o.consoleSocket.empty()) consoleSocket = connectConsoleSocket(o.consoleSocket);
+  // --systemd-cgroup: a transient unit through systemd's D-Bus API ("slice:prefix:name"),
+  // whose cgroup path every hierarchy then uses.
+  std::optional<cg::systemd::Unit> unit;
+  std::string cgroupsPath = spec.linux ? spec.linux->cgroupsPath : "";
+  if (g.systemdCgroup) {
+    cg::systemd::requireBooted();
+    unit = cg::systemd::parseCgroupsPath(cgroupsPath, o.id);
+    cgroupsPath = unit->cgroupPath;
+  }
   std::vector<cg::CgroupDir> cgroups = cg::resolvePaths(
-      po.cgroupHierarchies, cgroupsPathOf(g, spec), o.id, readFile("/proc/self/cgroup"));
+      po.cgroupHierarchies, cgroupsPath, o.id, readFile("/proc/self/cgroup"));
   std::vector<std::string> cgroupPaths = cg::pathsOf(cgroups);
   cg::refuseSharedRoots(cgroups);
   cg::Resources resources = cg::parseResources(spec.linux ? spec.linux->resourcesJson : "");
@@ -314,6 +316,20 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
       if (d.v2 && d.mountpoint == "/sys/fs/cgroup") s.freezerDir = d.path, s.freezerV2 = true;
   }
   store.save(s);
+  // systemd moves the runtime itself into the new scope (it must never be empty); the init
+  // is born there, and the runtime goes home right after the launch. Declared after
+  // cleanup: it is destroyed first, so a failed create never stops a unit we are inside.
+  std::optional<cg::systemd::ReturnHome> home;
+  if (unit) {
+    cleanup.systemd.emplace(cg::systemd::Client::connect());
+    bool unifiedOnly = std::all_of(cgroups.begin(), cgroups.end(),
+                                   [](const cg::CgroupDir& d) { return d.v2; });
+    home.emplace(cgroups);
+    cleanup.systemd->startUnit(unit->name,
+                               cg::systemd::unitProperties(*unit, ::getpid(), unifiedOnly));
+    cleanup.unit = unit->name;  // only now: an existing unit of that name is not ours to stop
+    s.systemdUnit = unit->name;
+  }
   cleanup.createdCgroups = cg::create(cgroupPaths);
   // Device access is restricted before the init exists (v1 files, or a cgroup v2 eBPF program).
   cg::applyDevices(deviceRules, cgroups);
@@ -360,6 +376,7 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
                                     treeFds, callbacks));
   }
   trees.clear();
+  home.reset();
   if (consoleSocket) {
     sendPtyMaster(consoleSocket.get(), launched->ptyMaster.get());
     launched->ptyMaster.reset();
@@ -473,6 +490,15 @@ void destroy(const StateStore& store, const ContainerState& s) {
         if (UniqueFd pfd = pidfdOpen(pid)) pidfdSignal(pfd.get(), SIGKILL);
       ::usleep(1000);
       left = cg::procs(s.cgroupPaths);
+    }
+  }
+  if (!s.systemdUnit.empty()) {
+    try {
+      std::string r = cg::systemd::Client::connect().stopUnit(s.systemdUnit);
+      if (!r.empty() && r != "done")
+        log::warn("container \"{}\": stopping unit \"{}\" ended \"{}\"", s.id, s.systemdUnit, r);
+    } catch (const std::exception& e) {
+      log::warn("container \"{}\": {}", s.id, e.what());
     }
   }
   try {

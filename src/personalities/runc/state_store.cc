@@ -73,6 +73,7 @@ std::string stateToJson(const ContainerState& s) {
                       {"freezerV2", s.freezerV2}};
   if (!s.hooksJson.empty()) j["hooks"] = nlohmann::json::parse(s.hooksJson);
   if (!s.seccompJson.empty()) j["seccomp"] = nlohmann::json::parse(s.seccompJson);
+  if (!s.systemdUnit.empty()) j["systemdUnit"] = s.systemdUnit;
   if (s.sharedRootfsMountId) {
     j["sharedRootfsMountId"] = s.sharedRootfsMountId;
     j["sharedRootfsPath"] = s.sharedRootfsPath;
@@ -99,6 +100,7 @@ ContainerState stateFromJson(const std::string& text) {
   s.freezerV2 = j.value("freezerV2", false);
   if (auto it = j.find("hooks"); it != j.end() && it->is_object()) s.hooksJson = it->dump();
   if (auto it = j.find("seccomp"); it != j.end() && it->is_object()) s.seccompJson = it->dump();
+  s.systemdUnit = j.value("systemdUnit", "");
   s.sharedRootfsMountId = j.value("sharedRootfsMountId", 0);
   s.sharedRootfsPath = j.value("sharedRootfsPath", "");
   return s;

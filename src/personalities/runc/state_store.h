@@ -38,6 +38,7 @@ struct ContainerState {
   std::string seccompJson;  // linux.seccomp (raw), for the processes `exec` starts
   // A container without a mount namespace of its own: the bind of its rootfs in ours that
   // carries all its mounts (mount id and path), detached at delete.
+  std::string systemdUnit;  // --systemd-cgroup: the transient unit, stopped at delete
   int sharedRootfsMountId = 0;
   std::string sharedRootfsPath;
 };
