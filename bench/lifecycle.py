@@ -20,12 +20,17 @@ kernel records the old mm's high-water mark into the process's maxrss at execve,
 child starts on a copy (fork) or a share (vfork) of Python's mm. So the RSS pass runs `create`
 under /usr/bin/time, which forks from a ~1 MiB process; that floor is printed too.
 
+Options make the bundle heavier for every runtime alike: --seccomp puts a profile (Docker's
+default one, captured on this machine by docker_seccomp.sh) into linux.seccomp, --cgroups adds
+memory, pids and cpu limits to linux.resources so every runtime writes them into its cgroups.
+
 crun refuses hybrid cgroup hosts, so the bench re-executes itself in a private mount namespace
 and unmounts the cgroup2 hierarchy there: all runtimes then see the same v1-only layout. The host
 is not changed.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -40,7 +45,13 @@ import time
 
 INNER_ENV = "SVB_INNER"
 ID_PREFIX = "svb-"
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO_ROOT = os.path.dirname(BENCH_DIR)
+DOCKER_SECCOMP = os.path.join(BENCH_DIR, "docker_seccomp.sh")
+# --cgroups: what `docker run -m 256m --pids-limit 1024 --cpu-shares 512` would ask for, minus
+# swap (v1 memsw files exist only with swap accounting on).
+CGROUP_LIMITS = {"memory": {"limit": 256 << 20}, "pids": {"limit": 1024},
+                 "cpu": {"shares": 512}}
 # Restored to default in every child: Python ignores SIGPIPE and SIGXFSZ, and we catch these.
 CHILD_SIGDEF = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -225,7 +236,37 @@ def resolve_runtimes(spec, sysvisor, workdir):
     return runtimes
 
 
-def make_bundles(workdir, spec_tool):
+def resolve_seccomp(value):
+    """--seccomp: 'docker' = docker_seccomp.sh's cached capture (made if absent), else a file
+    holding a linux.seccomp object or a whole config.json. Returns an absolute path."""
+    if value == "docker":
+        res = subprocess.run(["bash", DOCKER_SECCOMP], stdout=subprocess.PIPE, text=True)
+        lines = res.stdout.split()
+        if res.returncode != 0 or not lines:
+            sys.exit(f"bench: {DOCKER_SECCOMP} failed (exit {res.returncode})")
+        return lines[-1]
+    path = os.path.abspath(value)
+    if not os.path.isfile(path):
+        sys.exit(f"bench: --seccomp: no file '{value}' (or use 'docker')")
+    return path
+
+
+def load_seccomp(path):
+    with open(path, "rb") as f:
+        raw = f.read()
+    doc = json.loads(raw)
+    profile = doc.get("linux", {}).get("seccomp") if "ociVersion" in doc else doc
+    if not isinstance(profile, dict) or "defaultAction" not in profile:
+        raise BenchError(f"--seccomp {path}: neither a seccomp profile nor a config.json with one")
+    info = {"path": path, "sha256": hashlib.sha256(raw).hexdigest()[:16],
+            "defaultAction": profile["defaultAction"],
+            "rules": len(profile.get("syscalls", [])),
+            "syscalls": sum(len(r.get("names", [])) for r in profile.get("syscalls", [])),
+            "architectures": profile.get("architectures", [])}
+    return profile, info
+
+
+def make_bundles(workdir, spec_tool, seccomp=None, cgroups=False):
     rootfs = os.path.join(workdir, "rootfs")
     for d in ("bin", "dev", "proc", "sys", "tmp", "etc", "root"):
         os.makedirs(os.path.join(rootfs, d))
@@ -253,6 +294,10 @@ def make_bundles(workdir, spec_tool):
         spec["process"]["terminal"] = False
         spec["process"]["args"] = args
         spec["root"] = {"path": rootfs, "readonly": True}
+        if seccomp is not None:
+            spec["linux"]["seccomp"] = seccomp
+        if cgroups:
+            spec["linux"].setdefault("resources", {}).update(json.loads(json.dumps(CGROUP_LIMITS)))
         bundle = os.path.join(workdir, "bundle-" + name)
         os.makedirs(bundle)
         with open(os.path.join(bundle, "config.json"), "w") as f:
@@ -356,6 +401,20 @@ def drain_live(runtimes, live_ids, samples, progress):
 
 # --- cleanup --------------------------------------------------------------------------------
 
+def seccomp_cache_entries(runtimes):
+    """sysvisor-runc's compiled-filter cache under its --root: {name: (inode, mtime)}. A miss
+    stores its entry by rename, so an entry unchanged since the warmup was hit every time."""
+    for rt in runtimes:
+        cache = os.path.join(rt.root, ".seccomp-cache")
+        if rt.name == "sysvisor-runc" and os.path.isdir(cache):
+            entries = {}
+            for name in os.listdir(cache):
+                st = os.stat(os.path.join(cache, name))
+                entries[name] = (st.st_ino, st.st_mtime_ns)
+            return entries
+    return None
+
+
 def cleanup(runtimes, spawner, workdir):
     spawner.reap_inflight()
     for rt in runtimes:
@@ -438,6 +497,27 @@ def short(name):
     return "sysvisor" if name == "sysvisor-runc" else name
 
 
+def fmt_load(load):
+    return " ".join(f"{x:.2f}" for x in load)
+
+
+def bundle_label(meta):
+    sc, cg = meta.get("seccomp"), meta.get("cgroups")
+    parts = []
+    if sc:
+        parts.append(f"seccomp {os.path.basename(sc['path'])} ({sc['defaultAction']}, "
+                     f"{sc['syscalls']} syscalls in {sc['rules']} rules, "
+                     f"{len(sc['architectures'])} arches, sha256 {sc['sha256']})")
+    else:
+        parts.append("no seccomp")
+    if cg:
+        parts.append(f"cgroup limits memory {cg['memory']['limit'] >> 20} MiB, pids "
+                     f"{cg['pids']['limit']}, cpu shares {cg['cpu']['shares']} (+ devices deny-all)")
+    else:
+        parts.append("cgroups with the default devices rule only")
+    return "; ".join(parts)
+
+
 def print_report(names, rows, args, meta):
     pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
     lw = max(len(r[0]) for r in rows) + 2
@@ -446,8 +526,13 @@ def print_report(names, rows, args, meta):
     print()
     print(f"medians: {args.rounds} rounds ({args.live_rounds} for the live rows), "
           f"runtime order rotated each round; wait for exit: {args.wait}")
+    print(f"  bundle: {bundle_label(meta)}")
+    if meta.get("seccomp_cache"):
+        print(f"  sysvisor-runc seccomp cache after the run: {meta['seccomp_cache']}")
     for n in names:
         print(f"  {n:<14} {meta['versions'][n]}  ({meta['paths'][n]})")
+    print(f"  load average (1/5/15 min) at start {fmt_load(meta['loadavg_start'])}, "
+          f"at end {fmt_load(meta['loadavg_end'])} ({meta['cpus']} CPUs)")
     if meta.get("rss_floor_kib"):
         print(f"  RSS via {meta['rss_helper']}; its floor (static busybox true): "
               f"{meta['rss_floor_kib'] / 1024:.2f} MiB")
@@ -468,7 +553,9 @@ def print_report(names, rows, args, meta):
     ratios = [f"{short(a)}/{short(b)} {total[a] / total[b]:.2f}/{run[a] / run[b]:.2f}"
               for a, b in pairs]
     print()
-    print("SUMMARY lifecycle/run medians: " + ", ".join(parts) +
+    tags = "+".join(t for t, on in (("seccomp", meta.get("seccomp")),
+                                   ("cgroups", meta.get("cgroups"))) if on)
+    print(f"SUMMARY{f' [{tags}]' if tags else ''} lifecycle/run medians: " + ", ".join(parts) +
           ("; ratios " + ", ".join(ratios) if ratios else ""))
 
 
@@ -493,6 +580,14 @@ def parse_args(argv):
                         "(default) or polling `state` until stopped")
     p.add_argument("--keep-unified", action="store_true",
                    help="do not unmount cgroup2 on a hybrid host (crun then refuses to run)")
+    p.add_argument("--seccomp", metavar="PROFILE",
+                   help="put a seccomp profile into every runtime's bundle: 'docker' = Docker's "
+                        "default profile as captured on this machine by bench/docker_seccomp.sh "
+                        "(cached in bench/results/), or a file with a linux.seccomp object or a "
+                        "whole config.json")
+    p.add_argument("--cgroups", action="store_true",
+                   help="add cgroup limits to every bundle (memory 256 MiB, pids 1024, cpu "
+                        "shares 512) so each runtime writes them")
     p.add_argument("--json", metavar="FILE", help="also write all samples and medians here")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     args = p.parse_args(argv)
@@ -505,6 +600,15 @@ def main(argv):
     args = parse_args(argv)
     if os.geteuid() != 0:
         sys.exit("bench: must run as root")
+    if args.seccomp and os.environ.get(INNER_ENV) != "1":
+        # Outside the private mount namespace (docker may be started), and the inner process
+        # gets the file's path.
+        path = resolve_seccomp(args.seccomp)
+        argv = [a for a in argv if not a.startswith("--seccomp=")]
+        if "--seccomp" in argv:
+            i = argv.index("--seccomp")
+            del argv[i:i + 2]
+        argv += ["--seccomp", path]
     reexec_in_private_mount_ns(argv)
 
     def on_signal(signum, _frame):
@@ -527,7 +631,8 @@ def main(argv):
         resolved = resolve_runtimes(args.runtimes, args.sysvisor, workdir)
         runtimes = [Runtime(n, p, workdir, spawner) for n, p in resolved]
         spec_tool = shutil.which("runc") or resolved[0][1]
-        bundles = make_bundles(workdir, spec_tool)
+        seccomp, seccomp_info = (load_seccomp(args.seccomp) if args.seccomp else (None, None))
+        bundles = make_bundles(workdir, spec_tool, seccomp, args.cgroups)
         meta = {
             "kernel": platform.release(), "cpus": os.cpu_count(),
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -536,6 +641,8 @@ def main(argv):
             "spec_from": spec_tool, "cgroup2_unmounted": dropped,
             "rounds": args.rounds, "warmup": args.warmup, "live": args.live,
             "live_rounds": args.live_rounds, "wait": args.wait,
+            "seccomp": seccomp_info, "cgroups": CGROUP_LIMITS if args.cgroups else None,
+            "loadavg_start": os.getloadavg(),
         }
         if dropped:
             progress(f"private mount namespace: unmounted {', '.join(dropped)}")
@@ -547,6 +654,7 @@ def main(argv):
                        scratch, "warmup", progress)
             interleave(runtimes, args.warmup, lambda rt: run_round(rt, bundles), scratch,
                        "warmup", progress)
+        cache_after_warmup = seccomp_cache_entries(runtimes) if args.warmup else None
         interleave(runtimes, args.rounds, lambda rt: lifecycle_round(rt, bundles, args.wait),
                    samples, "lifecycle", progress)
         interleave(runtimes, args.rounds, lambda rt: run_round(rt, bundles), samples, "run",
@@ -571,6 +679,16 @@ def main(argv):
                        samples, "loaded", progress)
             drain_live(runtimes, live_ids, samples, progress)
 
+        meta["loadavg_end"] = os.getloadavg()
+        cache_at_end = seccomp_cache_entries(runtimes)
+        if cache_at_end is not None:
+            n = len(cache_at_end)
+            note = f"{n} entr{'y' if n == 1 else 'ies'}"
+            if cache_after_warmup:
+                note += ("; unchanged since the warmup: every timed create hit it"
+                         if cache_at_end == cache_after_warmup else
+                         "; rewritten after the warmup: some timed creates missed it")
+            meta["seccomp_cache"] = note
         names, rows = build_report(runtimes, samples, args)
         print_report(names, rows, args, meta)
         if args.json:
