@@ -9,7 +9,7 @@ PACKAGES=(
   capnproto libcapnp-dev libasio-dev libfuse3-dev fuse3 libfmt-dev libcxxopts-dev
   libcap-dev libseccomp-dev nlohmann-json3-dev catch2
   # tests and bench
-  busybox-static python3 runc crun util-linux mount procps iproute2 time
+  busybox-static python3 runc crun util-linux mount procps iproute2 time dbus-daemon bsdutils
 )
 
 if [[ $(id -u) -ne 0 ]]; then
