@@ -73,4 +73,13 @@ int waitExitCode(int pidfd) {
   return 128 + info.si_status;
 }
 
+void resetSignals() noexcept {
+  struct sigaction sa {};
+  sa.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &sa, nullptr);
+  sigset_t empty;
+  sigemptyset(&empty);
+  ::sigprocmask(SIG_SETMASK, &empty, nullptr);
+}
+
 }  // namespace sv

@@ -48,6 +48,10 @@ class ChildGuard {
   UniqueFd pidfd_;
 };
 
+// Default dispositions for every signal and an empty mask, before an exec (which keeps
+// ignored signals and the mask). Async-signal-safe.
+void resetSignals() noexcept;
+
 // Waits for a child through its pidfd; returns a shell-style exit code (128+n on signal).
 int waitExitCode(int pidfd);
 

@@ -22,6 +22,7 @@
 #include <cstring>
 
 #include "base/file_util.h"
+#include "base/process.h"
 #include "base/sys_error.h"
 #include "nsutil/launch.h"
 #include "nsutil/mounts.h"
@@ -48,14 +49,6 @@ namespace {
   ::_exit(1);
 }
 
-void resetSignals() noexcept {
-  struct sigaction sa {};
-  sa.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &sa, nullptr);
-  sigset_t empty;
-  sigemptyset(&empty);
-  ::sigprocmask(SIG_SETMASK, &empty, nullptr);
-}
 
 void pivot(const LaunchPlan& plan, int rootfd) {
   SV_SYSCALL(::fchdir(rootfd), "into the rootfs");
@@ -406,7 +399,7 @@ void sealChild(const LaunchPlan& plan, const InitFds& fds) noexcept {
 [[noreturn]] void childMain(const LaunchPlan& plan, const InitFds& fds, bool fastPath) noexcept {
   sealChild(plan, fds);
   const int syncFd = fds.sync, execFifoFd = fds.execFifo;
-  resetSignals();
+  resetSignals();  // exec keeps ignored signals and the mask
   // Its own session, as with runc: terminal signals reach the runtime, which forwards them,
   // and a pty can become the controlling terminal.
   ::setsid();

@@ -34,6 +34,7 @@
 #include <stdexcept>
 #include <string_view>
 
+#include "base/fd_passing.h"
 #include "base/sys_error.h"
 #include "base/unique_fd.h"
 #include "nsutil/seccomp_cache.h"
@@ -777,20 +778,8 @@ void sendListener(const Program& p, int listenerFd, const std::string& stateJson
   }
 
   // The fd goes with the first bytes; the rest, if the socket takes it in pieces, follows.
-  iovec iov{const_cast<char*>(text.data()), text.size()};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr mh{};
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  mh.msg_control = control;
-  mh.msg_controllen = sizeof control;
-  cmsghdr* cm = CMSG_FIRSTHDR(&mh);
-  cm->cmsg_level = SOL_SOCKET;
-  cm->cmsg_type = SCM_RIGHTS;
-  cm->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(cm), &listenerFd, sizeof(int));
-  size_t sent = SV_SYSCALL(::sendmsg(sock.get(), &mh, MSG_NOSIGNAL), "to the seccomp agent at '{}'",
-                           p.listenerPath);
+  size_t sent = SV_SYSCALL(sendWithFd(sock.get(), text.data(), text.size(), listenerFd),
+                           "to the seccomp agent at '{}'", p.listenerPath);
   while (sent < text.size())
     sent += SV_SYSCALL(::send(sock.get(), text.data() + sent, text.size() - sent, MSG_NOSIGNAL),
                        "to the seccomp agent at '{}'", p.listenerPath);

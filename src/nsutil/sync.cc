@@ -1,5 +1,7 @@
 #include "nsutil/sync.h"
 
+#include "base/fd_passing.h"
+
 #include <sys/socket.h>
 
 #include <unistd.h>
@@ -30,24 +32,7 @@ bool syncRecv(int fd, SyncMsg& msg) noexcept { return syncRecvFd(fd, msg, nullpt
 bool syncSendFd(int fd, SyncType type, int passFd) noexcept {
   SyncMsg msg{};
   msg.type = type;
-  struct iovec iov = {&msg, sizeof msg};
-  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  struct msghdr mh {};
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  mh.msg_control = control;
-  mh.msg_controllen = sizeof control;
-  struct cmsghdr* cm = CMSG_FIRSTHDR(&mh);
-  cm->cmsg_level = SOL_SOCKET;
-  cm->cmsg_type = SCM_RIGHTS;
-  cm->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(cm), &passFd, sizeof(int));
-  for (;;) {
-    ssize_t n = ::sendmsg(fd, &mh, MSG_NOSIGNAL);
-    if (n == static_cast<ssize_t>(sizeof msg)) return true;
-    if (n < 0 && errno == EINTR) continue;
-    return false;
-  }
+  return sendWithFd(fd, &msg, sizeof msg, passFd) == static_cast<ssize_t>(sizeof msg);
 }
 
 bool syncRecvFd(int fd, SyncMsg& msg, int* passed) noexcept {

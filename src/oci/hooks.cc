@@ -22,6 +22,8 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "base/process.h"
+
 
 namespace sv::oci {
 
@@ -192,15 +194,6 @@ void closeFrom(unsigned first) noexcept {
   for (unsigned fd = first; fd < last; ++fd) ::close(static_cast<int>(fd));
 }
 
-// The hook must not inherit ignored signals or a blocked mask from us: exec keeps both.
-void resetSignals() noexcept {
-  struct sigaction sa {};
-  sa.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &sa, nullptr);
-  sigset_t empty;
-  sigemptyset(&empty);
-  ::sigprocmask(SIG_SETMASK, &empty, nullptr);
-}
 
 [[noreturn]] void childExec(const Cmd& c, int in, int out, int err, int report) noexcept {
   // Move the four fds above 3 first: a pipe end may itself be 0, 1 or 2 when the caller

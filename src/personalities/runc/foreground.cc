@@ -15,6 +15,7 @@
 #include <cstring>
 #include <optional>
 
+#include "base/fd_passing.h"
 #include "base/sys_error.h"
 
 namespace sv::runc {
@@ -53,19 +54,8 @@ UniqueFd connectConsoleSocket(const std::string& path) {
 void sendPtyMaster(int socket, int master) {
   // The payload names the file, as runc's utils.SendFd does.
   static constexpr char kName[] = "/dev/ptmx";
-  struct iovec iov = {const_cast<char*>(kName), sizeof kName - 1};
-  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  struct msghdr mh {};
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  mh.msg_control = control;
-  mh.msg_controllen = sizeof control;
-  struct cmsghdr* cm = CMSG_FIRSTHDR(&mh);
-  cm->cmsg_level = SOL_SOCKET;
-  cm->cmsg_type = SCM_RIGHTS;
-  cm->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(cm), &master, sizeof(int));
-  SV_SYSCALL(::sendmsg(socket, &mh, MSG_NOSIGNAL), "sending the pty master to --console-socket");
+  SV_SYSCALL(sendWithFd(socket, kName, sizeof kName - 1, master),
+             "sending the pty master to --console-socket");
 }
 
 WinSize callerWindowSize() {

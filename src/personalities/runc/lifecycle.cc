@@ -830,6 +830,16 @@ int execProcess(const GlobalOptions& g, const ExecOptions& o) {
   if (!o.consoleSocket.empty()) consoleSocket = connectConsoleSocket(o.consoleSocket);
   sigset_t all = forwardableSignals();
   if (!o.detach) ::sigprocmask(SIG_BLOCK, &all, nullptr);
+  // A paused container (--ignore-paused): being born in its frozen cgroup would freeze the
+  // process before it is set up (and the runtime with it): it joins that one once ready.
+  std::vector<std::string> frozenLater;
+  if (status == Status::kPaused) {
+    std::erase_if(cgroups, [&](const cg::CgroupDir& d) {
+      bool frozen = d.path == s.freezerDir;
+      if (frozen) frozenLater.push_back(d.path);
+      return frozen;
+    });
+  }
   std::optional<ns::Launched> launched;
   {
     cg::BirthPlace birthPlace(cgroups);
@@ -840,6 +850,7 @@ int execProcess(const GlobalOptions& g, const ExecOptions& o) {
       };
     launched.emplace(ns::launchInit(plan, -1, birthPlace.v2Fd(), {}, callbacks));
   }
+  if (!frozenLater.empty()) cg::attach(frozenLater, launched->init.pid());
   if (consoleSocket) sendPtyMaster(consoleSocket.get(), launched->ptyMaster.get());
   if (!o.pidFile.empty()) writePidFile(o.pidFile, launched->init.pid());
   if (o.detach) {
