@@ -86,13 +86,6 @@ bool pureV2(const std::vector<CgroupDir>& dirs) {
   return true;
 }
 
-bool listed(const std::string& list, std::string_view name) {
-  std::istringstream in(list);
-  std::string c;
-  while (in >> c)
-    if (c == name) return true;
-  return false;
-}
 
 void applyTo(const CgroupDir& dir, bool v2, const Resources& r, const Controller* c) {
   UniqueFd fd(SV_SYSCALL(::open(dir.path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC), "cgroup '{}'",

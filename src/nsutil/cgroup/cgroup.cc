@@ -147,7 +147,6 @@ std::vector<std::string> create(const std::vector<std::string>& paths) {
   return created;
 }
 
-namespace {
 bool listed(const std::string& list, std::string_view name) {
   std::istringstream in(list);
   std::string c;
@@ -155,6 +154,8 @@ bool listed(const std::string& list, std::string_view name) {
     if (c == name) return true;
   return false;
 }
+
+namespace {
 
 bool tryWrite(const std::string& path, std::string_view text) {
   try {

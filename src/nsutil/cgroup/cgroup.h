@@ -32,6 +32,9 @@ std::vector<CgroupDir> resolvePaths(const std::vector<ns::CgroupHierarchy>& hier
 // deleting the container would then touch processes that are not its own.
 void refuseSharedRoots(const std::vector<CgroupDir>& dirs);
 std::vector<std::string> pathsOf(const std::vector<CgroupDir>& dirs);
+// Whether a space-separated controller list (cgroup.controllers, subtree_control) has name.
+bool listed(const std::string& list, std::string_view name);
+
 // The directory of the v1 hierarchy that has controller, or nullptr.
 const CgroupDir* v1Dir(const std::vector<CgroupDir>& dirs, std::string_view controller);
 
