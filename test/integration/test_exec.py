@@ -93,8 +93,9 @@ class Exec(ContainerTest):
     def test_exec_into_a_sub_cgroup(self):
         cid = self._running()
         init = self.state(cid)["pid"]
-        pids_path = [l.split(":", 2)[2] for l in open(f"/proc/{init}/cgroup").read().splitlines()
-                     if l.split(":")[1] == "pids"][0]
+        with open(f"/proc/{init}/cgroup") as f:
+            pids_path = [l.split(":", 2)[2] for l in f.read().splitlines()
+                         if l.split(":")[1] == "pids"][0]
         sub = f"/sys/fs/cgroup/pids{pids_path}/sub"
         os.mkdir(sub)
         self.addCleanup(lambda: os.path.isdir(sub) and os.rmdir(sub))
