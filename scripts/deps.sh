@@ -10,6 +10,8 @@ PACKAGES=(
   libcap-dev libseccomp-dev nlohmann-json3-dev catch2
   # tests and bench
   busybox-static python3 runc crun util-linux mount procps iproute2 time dbus-daemon bsdutils
+  # e2e: the real clients, and debootstrap for the local Debian image
+  docker.io containerd podman debootstrap tmux
 )
 
 if [[ $(id -u) -ne 0 ]]; then
