@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -43,8 +44,15 @@ namespace {
   std::vsnprintf(msg, sizeof msg, format, ap);
   va_end(ap);
   char full[1000];
-  if (err) std::snprintf(full, sizeof full, "%s: %s", msg, std::strerror(err));
-  else std::snprintf(full, sizeof full, "%s", msg);
+  if (err) {
+    // Go's wording ("permission denied", not "Permission denied"), as runc reports it:
+    // Docker and containerd match these words to pick the exit code (126/127) they show.
+    int n = std::snprintf(full, sizeof full, "%s: %s", msg, std::strerror(err));
+    size_t at = std::strlen(msg) + 2;
+    if (n > 0 && at < sizeof full) full[at] = static_cast<char>(std::tolower(full[at]));
+  } else {
+    std::snprintf(full, sizeof full, "%s", msg);
+  }
   syncSend(syncFd, SyncType::kError, err, 0, full);
   ::_exit(1);
 }
@@ -298,9 +306,11 @@ void receiveHookStates(int syncFd, std::string& createState, std::string& startS
     break;
   }
   if (!exe) {
-    if (exeErr == ENOENT)
-      fail(syncFd, 0, "exec: \"%s\": executable file not found in $PATH", plan.args[0].c_str());
-    fail(syncFd, exeErr, "exec: \"%s\"", plan.args[0].c_str());
+    const char* arg0 = plan.args[0].c_str();
+    if (exeErr != ENOENT) fail(syncFd, exeErr, "exec: \"%s\"", arg0);
+    // A path is not looked up in $PATH: say that the file itself is missing (runc's words).
+    if (std::strchr(arg0, '/')) fail(syncFd, ENOENT, "exec: \"%s\": stat %s", arg0, arg0);
+    fail(syncFd, 0, "exec: \"%s\": executable file not found in $PATH", arg0);
   }
   if (!plan.seccomp.empty() && plan.noNewPrivileges) loadSeccomp();
   // The runtime must not die unnoticed during setup (see armDeathSignal); from here on the
