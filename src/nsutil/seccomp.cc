@@ -28,6 +28,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
+#include <iterator>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -647,16 +648,27 @@ unsigned filterFlags(const Profile& prof) {
   return flags;
 }
 
-// Everything the program depends on, for the cache: the profile without its flags and
-// listener, libseccomp, the architecture, and this code (its build time: a changed code
-// generator must not meet programs of the old one).
-std::string identity(const Json& doc) {
+// Everything the program depends on, for the cache: the validated profile without its flags
+// and listener (written out from prof rather than by dumping the JSON again; names carry
+// their length, so no two profiles read the same), libseccomp, the architecture, and this
+// code (its build time: a changed code generator must not meet programs of the old one).
+std::string identity(const Profile& prof) {
   const scmp_version* v = seccomp_version();
-  std::string id =
-      fmt::format("sysvisor {} ({} {}) libseccomp {}.{}.{} native {:#x}\n", SV_VERSION, __DATE__,
-                  __TIME__, v->major, v->minor, v->micro, seccomp_arch_native());
-  for (const char* key : {"defaultAction", "defaultErrnoRet", "architectures", "syscalls"}) {
-    if (const Json* value = member(doc, key)) id += fmt::format("{}={}\n", key, value->dump());
+  std::string id = fmt::format(
+      "sysvisor {} ({} {}) libseccomp {}.{}.{} native {:#x}\ndefault {:#x} archs", SV_VERSION,
+      __DATE__, __TIME__, v->major, v->minor, v->micro, seccomp_arch_native(), prof.defaultAction);
+  auto out = std::back_inserter(id);
+  for (uint32_t arch : prof.archs) fmt::format_to(out, " {:#x}", arch);
+  for (const Rule& r : prof.rules) {
+    fmt::format_to(out, "\nrule {:#x}{}", r.action, r.argsOr ? " or" : "");
+    for (const scmp_arg_cmp& c : r.args)
+      fmt::format_to(out, " arg{} op{} {:#x} {:#x}", c.arg, static_cast<int>(c.op), c.datum_a,
+                     c.datum_b);
+    for (const Json& n : *r.names) {  // appended without fmt: a profile has hundreds
+      const std::string& name = n.get_ref<const std::string&>();
+      const fmt::format_int length(name.size());
+      id.append(" ").append(length.data(), length.size()).append(":").append(name);
+    }
   }
   return id;
 }
@@ -696,9 +708,14 @@ std::vector<sock_filter> build(const Profile& prof, const std::vector<Entry>& en
 }  // namespace
 
 Program compile(const std::string& seccompJson, int cacheDirFd) {
+  if (seccompJson.empty()) return {};
+  const Json doc = Json::parse(seccompJson, nullptr, false);
+  return compileProfile(doc, cacheDirFd);
+}
+
+Program compileProfile(const Json& doc, int cacheDirFd) {
   Program out;
-  if (seccompJson.empty()) return out;
-  Json doc = Json::parse(seccompJson, nullptr, false);
+  if (doc.is_null()) return out;
   std::optional<Profile> parsed = parseProfile(doc);
   if (!parsed) return out;
   const Profile& prof = *parsed;
@@ -707,7 +724,7 @@ Program compile(const std::string& seccompJson, int cacheDirFd) {
   if (cacheDirFd < 0) {
     out.filter = build(prof, entries);
   } else {
-    const std::string id = identity(doc);
+    const std::string id = identity(prof);
     if (auto cached = cache::find(cacheDirFd, id)) {
       out.filter = std::move(*cached);
     } else {

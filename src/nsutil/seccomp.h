@@ -8,6 +8,7 @@
 
 #include <linux/filter.h>
 
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,10 +32,12 @@ struct Program {
 // compiles it for this machine's architecture and kernel. Throws UserError naming the field
 // (config.json: "linux.seccomp.syscalls[3].action": ...).
 //
-// cacheDirFd: a directory only the runtime can write (e.g. <root>/seccomp-cache), where
+// cacheDirFd: a directory only the runtime can write (e.g. <root>/.seccomp-cache), where
 // compiled programs are kept and found again: a ~340-syscall, three-architecture profile
 // takes ~4.5 ms of CPU to build and ~0.2 ms to read back. -1: no cache.
 Program compile(const std::string& seccompJson, int cacheDirFd = -1);
+// The same from linux.seccomp as already parsed (oci::Linux::seccomp; null = none).
+Program compileProfile(const nlohmann::json& profile, int cacheDirFd = -1);
 
 // Installs p in the calling thread. Returns the listener fd (O_CLOEXEC) when p.notify, 0 when
 // not (or when p is empty), -errno on failure. Async-signal-safe: no allocation, no locks.

@@ -100,10 +100,14 @@ Hook parseHook(Json& v, const std::string& where) {
 }  // namespace
 
 Hooks parseHooks(const std::string& json) {
-  Hooks hooks;
-  if (json.empty()) return hooks;
+  if (json.empty()) return {};
   Json doc = Json::parse(json, nullptr, false);
   if (doc.is_discarded()) throw UserError("config.json: hooks is not valid JSON");
+  return readHooks(std::move(doc));
+}
+
+Hooks readHooks(Json doc) {
+  Hooks hooks;
   if (doc.is_null()) return hooks;
   if (!doc.is_object()) bad("hooks", "must be an object");
   for (const Kind& k : kKinds) {

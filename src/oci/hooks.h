@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstddef>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -59,6 +60,8 @@ class HookError : public UserError {
 // unknown keys are ignored. Throws UserError naming the field, e.g.
 // "config.json: hooks.poststart[1].path must be absolute".
 Hooks parseHooks(const std::string& json);
+// The same from the `hooks` object as already parsed (oci::Spec::hooks; null = no hooks).
+Hooks readHooks(nlohmann::json hooks);
 
 // Runs one hook and waits for it (at most its timeout). Index is its position in the list,
 // for the message. cwd: the hook's working directory (nullptr: ours; runc and crun run

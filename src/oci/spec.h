@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -117,10 +118,13 @@ struct Linux {
   std::map<std::string, TimeOffset> timeOffsets;  // "monotonic", "boottime"
   std::vector<Device> devices;
   std::string cgroupsPath;
-  // Raw JSON text of linux.resources, linux.seccomp, hooks: later issues parse them. Kept
-  // verbatim so nothing a caller sent is lost.
+  // linux.resources, linux.seccomp, hooks: interpreted by the code that applies them, from the
+  // value parsed with config.json (null when absent), so nobody parses them again. Their text
+  // (compact, "" when absent) is what state.json keeps. Both hold all a caller sent.
   std::string resourcesJson;
   std::string seccompJson;
+  nlohmann::json resources;
+  nlohmann::json seccomp;
   std::string rootfsPropagation;  // "", "private", "rprivate", "slave", "rslave", "shared", ...
   std::vector<std::string> maskedPaths;
   std::vector<std::string> readonlyPaths;
@@ -139,6 +143,7 @@ struct Spec {
   std::string domainname;
   std::map<std::string, std::string> annotations;
   std::string hooksJson;  // raw, see Linux::resourcesJson
+  nlohmann::json hooks;
   std::optional<Linux> linux;
 };
 

@@ -242,11 +242,13 @@ void readAbsolutePath(Json& v, const Path& p, ClassOf<M>& out) {
   requireAbsolute(out.*M = takeString(v, p), p);
 }
 
-// linux.resources, linux.seccomp, hooks: kept as JSON text for the code that applies them.
-template <auto M>
-void readRawObject(Json& v, const Path& p, ClassOf<M>& out) {
+// linux.resources, linux.seccomp, hooks: kept for the code that applies them, as text (for
+// state.json) and as the value itself, moved out of the document.
+template <auto Text, auto Value>
+void readRawObject(Json& v, const Path& p, ClassOf<Text>& out) {
   if (!v.is_object()) typeError(p, "an object", v);
-  out.*M = v.dump();
+  out.*Text = v.dump();
+  out.*Value = std::move(v);
 }
 
 template <auto M, const auto& Fields>
@@ -682,11 +684,11 @@ constexpr Field<Linux> kLinuxFields[] = {
     {"gidMappings", readIdMappings<&Linux::gidMappings>},
     {"timeOffsets", readTimeOffsets},
     {"sysctl", readSysctl},
-    {"resources", readRawObject<&Linux::resourcesJson>},
+    {"resources", readRawObject<&Linux::resourcesJson, &Linux::resources>},
     {"cgroupsPath", readString<&Linux::cgroupsPath>},
     {"namespaces", readNamespaces},
     {"devices", readDevices},
-    {"seccomp", readRawObject<&Linux::seccompJson>},
+    {"seccomp", readRawObject<&Linux::seccompJson, &Linux::seccomp>},
     {"rootfsPropagation", readRootfsPropagation},
     {"maskedPaths", readAbsolutePaths<&Linux::maskedPaths>},
     {"readonlyPaths", readAbsolutePaths<&Linux::readonlyPaths>},
@@ -728,7 +730,7 @@ constexpr Field<Spec> kSpecFields[] = {
     {"hostname", readString<&Spec::hostname>},
     {"domainname", readString<&Spec::domainname>},
     {"annotations", readAnnotations},
-    {"hooks", readRawObject<&Spec::hooksJson>},
+    {"hooks", readRawObject<&Spec::hooksJson, &Spec::hooks>},
     {"linux", readObject<&Spec::linux, kLinuxFields>},
 };
 

@@ -17,35 +17,36 @@ namespace sv::cg {
 
 namespace {
 
-bool memoryRequested(const Resources& r) {
+bool memoryRequested(const Resources& r, bool v2) {
   const MemoryResources& m = r.memory;
+  // cgroup v2 has no kernelTCP knob: alone it must not enable the controller there.
   return m.limit || m.reservation || m.swap || m.swappiness || m.disableOOMKiller ||
-         m.kernelTcp;
+         (m.kernelTcp && !v2);
 }
-bool cpuRequested(const Resources& r) {
+bool cpuRequested(const Resources& r, bool) {
   const CpuResources& c = r.cpu;
   return c.shares || c.quota || c.period || c.burst || c.realtimeRuntime || c.realtimePeriod ||
          c.idle;
 }
-bool cpusetRequested(const Resources& r) {
+bool cpusetRequested(const Resources& r, bool) {
   return !r.cpu.cpus.empty() || !r.cpu.mems.empty();
 }
-bool pidsRequested(const Resources& r) {
+bool pidsRequested(const Resources& r, bool) {
   return r.pidsLimit.has_value();
 }
-bool blkioRequested(const Resources& r) {
+bool blkioRequested(const Resources& r, bool) {
   return r.blockIO.requested();
 }
-bool hugetlbRequested(const Resources& r) {
+bool hugetlbRequested(const Resources& r, bool) {
   return !r.hugepageLimits.empty();
 }
-bool netClsRequested(const Resources& r) {
+bool netClsRequested(const Resources& r, bool) {
   return r.network.classId.has_value();
 }
-bool netPrioRequested(const Resources& r) {
+bool netPrioRequested(const Resources& r, bool) {
   return !r.network.priorities.empty();
 }
-bool rdmaRequested(const Resources& r) {
+bool rdmaRequested(const Resources& r, bool) {
   return !r.rdma.empty();
 }
 
@@ -55,7 +56,7 @@ struct Controller {
   // net_cls and net_prio have no cgroup v2 equivalent: skipped on a pure-v2 host, as runc's
   // fs2 driver does; with v1 hierarchies their absence is an error (runc's fs driver too).
   bool onlyWherePresent;
-  bool (*requested)(const Resources&);
+  bool (*requested)(const Resources&, bool v2);  // v2: for the cgroup2 directory
   void (*apply)(const Resources&, int, bool);
 };
 
@@ -106,7 +107,7 @@ void applyTo(const CgroupDir& dir, bool v2, const Resources& r, const Controller
 
 }  // namespace
 
-void applyResources(const Resources& r, const std::vector<CgroupDir>& dirs) {
+std::vector<std::string> applyResources(const Resources& r, const std::vector<CgroupDir>& dirs) {
   struct Target {
     const Controller* c;
     const CgroupDir* dir;
@@ -117,9 +118,14 @@ void applyResources(const Resources& r, const std::vector<CgroupDir>& dirs) {
   const CgroupDir* unified = v2DirOf(dirs);
   std::optional<bool> pure;
   std::optional<std::string> offered;  // a hybrid host's cgroup2 controllers, read once
+  std::vector<std::string> ignored;
+  if (r.memory.kernelTcp && unified && !v1Dir(dirs, "memory"))
+    ignored.push_back(
+        "linux.resources.memory.kernelTCP is ignored: cgroup v2 has no TCP memory limit "
+        "(memory.kmem.tcp.limit_in_bytes is cgroup v1's)");
   for (const auto& c : kControllers) {
-    if (!c.requested(r)) continue;
     const CgroupDir* dir = v1Dir(dirs, c.v1);
+    if (!c.requested(r, !dir && unified)) continue;
     if (dir) {
       targets.push_back({&c, dir, false});
       continue;
@@ -153,6 +159,7 @@ void applyResources(const Resources& r, const std::vector<CgroupDir>& dirs) {
   if (!enable.empty()) enableControllers(*unified, enable);
   for (const auto& t : targets) applyTo(*t.dir, t.v2, r, t.c);
   if (!r.unified.empty()) applyTo(*unified, true, r, nullptr);
+  return ignored;
 }
 
 }  // namespace sv::cg

@@ -214,9 +214,13 @@ void parseUnified(const Json& j, Resources& r) {
 }  // namespace
 
 Resources parseResources(const std::string& text) {
+  if (text.empty()) return {};
+  return readResources(Json::parse(text, nullptr, false));
+}
+
+Resources readResources(const Json& j) {
   Resources r;
-  if (text.empty()) return r;
-  Json j = Json::parse(text, nullptr, false);
+  if (j.is_null()) return r;
   if (!j.is_object()) throw UserError("config.json: \"linux.resources\" must be an object");
   auto devices = j.find("devices");
   if (devices != j.end() && devices->is_array())

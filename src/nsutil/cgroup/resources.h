@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,7 +22,8 @@ struct MemoryResources {
   std::optional<uint64_t> swappiness;
   bool disableOOMKiller = false;
   bool checkBeforeUpdate = false;  // v2: refuse a limit below the current usage
-  std::optional<int64_t> kernelTcp;  // v1 memory.kmem.tcp.limit_in_bytes (crun sets it too)
+  // v1 memory.kmem.tcp.limit_in_bytes (crun sets it too); cgroup v2 has none: ignored there
+  std::optional<int64_t> kernelTcp;
 };
 
 struct CpuResources {
@@ -92,6 +94,8 @@ struct Resources {
 
 // Parses the raw linux.resources JSON ("" = nothing). Throws UserError naming the field.
 Resources parseResources(const std::string& json);
+// The same from linux.resources as already parsed (oci::Linux::resources; null = nothing).
+Resources readResources(const nlohmann::json& value);
 
 // Each writes what r asks of its controller into dirfd (a v1 hierarchy's container dir, or
 // the v2 dir when v2 is true). Missing knobs the spec asks for are errors that say which.
@@ -110,8 +114,10 @@ void applyUnified(const Resources& r, int dirfd, bool v2);
 struct CgroupDir;
 // Applies every controller r asks for to the container's directories (v1 hierarchy of that
 // controller, else the cgroup2 dir), first enabling the v2 controllers it needs in the
-// parents' cgroup.subtree_control. Controllers r does not ask for cost no syscall.
-void applyResources(const Resources& r, const std::vector<CgroupDir>& dirs);
+// parents' cgroup.subtree_control. Controllers r does not ask for cost no syscall. Returns
+// what r asks for that has no knob where it goes (kernelTCP on cgroup v2), for the caller to
+// log as warnings.
+std::vector<std::string> applyResources(const Resources& r, const std::vector<CgroupDir>& dirs);
 
 // The kernel's name for a huge page size in bytes (as in hugetlb.<name>.*): "2MB", "1GB".
 std::string hugePageSizeName(uint64_t bytes);

@@ -128,19 +128,20 @@ int run(const GlobalOptions& g, const ParsedFlags& f) {
           fmt::format("--{}: Intel RDT (resctrl) is not available: sysvisor-runc "
                       "does not manage Intel RDT/CAT or MBA",
                       rdt));
-  std::string text;
+  nlohmann::json value;
   if (f.has("resources")) {
     // runc: with --resources every other flag is ignored.
     std::string path = f.str("resources");
-    text = path == "-" ? readFileAt(STDIN_FILENO, "/proc/self/fd/0") : readFile(path);
-    auto r = nlohmann::json::parse(text, nullptr, false);
-    if (!r.is_object())
+    value = nlohmann::json::parse(
+        path == "-" ? readFileAt(STDIN_FILENO, "/proc/self/fd/0") : readFile(path), nullptr, false);
+    if (!value.is_object())
       throw UserError(fmt::format("--resources {}: not a JSON object of linux.resources", path));
   } else {
-    text = resourcesFromFlags(f).dump();
+    value = resourcesFromFlags(f);
   }
-  for (const auto& w : cg::parseResources(text).warnings) log::warn("{}", w);
-  updateContainer(g, f.positionals[0], text);
+  cg::Resources resources = cg::readResources(value);
+  for (const auto& w : resources.warnings) log::warn("{}", w);
+  updateContainer(g, f.positionals[0], resources);
   return 0;
 }
 }  // namespace

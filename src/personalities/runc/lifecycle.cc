@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstdlib>
+#include <nlohmann/json.hpp>
 
 #include "base/file_util.h"
 #include "base/log.h"
@@ -96,16 +97,13 @@ void dropUnsupportedLsmLabels(ns::LaunchPlan& plan) {
   }
 }
 
-// linux.seccomp compiled for the init or an exec'd process, through a cache of compiled
-// programs under --root (Docker's default profile is the same on every container).
-ns::seccomp::Program compileSeccomp(const StateStore& store, const std::string& json) {
-  if (json.empty()) return {};
-  store.ensureRoot();
-  std::string dir = store.root() + "/.seccomp-cache";
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
-    throwSysError(errno, "mkdir", fmt::format("'{}'", dir));
-  UniqueFd cache(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  ns::seccomp::Program p = ns::seccomp::compile(json, cache.get());
+// linux.seccomp (parsed; null: none) compiled for the init or an exec'd process, through a
+// cache of compiled programs under --root (Docker's default profile is the same on every
+// container).
+ns::seccomp::Program compileSeccomp(const StateStore& store, const nlohmann::json& profile) {
+  if (profile.is_null()) return {};
+  UniqueFd cache = store.openSeccompCache();
+  ns::seccomp::Program p = ns::seccomp::compileProfile(profile, cache.get());
   if (!p.skippedSyscalls.empty())
     log::debug("seccomp: syscalls unknown to libseccomp skipped: {}",
                fmt::join(p.skippedSyscalls, ", "));
@@ -281,14 +279,15 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
       po.cgroupHierarchies, cgroupsPath, o.id, readFile("/proc/self/cgroup"));
   std::vector<std::string> cgroupPaths = cg::pathsOf(cgroups);
   cg::refuseSharedRoots(cgroups);
-  cg::Resources resources = cg::parseResources(spec.linux ? spec.linux->resourcesJson : "");
+  // linux.resources, linux.seccomp and hooks as parsed with config.json, not parsed again.
+  const nlohmann::json absent;  // without "linux"
+  cg::Resources resources = cg::readResources(spec.linux ? spec.linux->resources : absent);
   for (const auto& w : resources.warnings) log::warn("{}", w);
   std::vector<cg::DeviceRule> deviceRules = cg::deviceRules(
       resources.devices, spec.linux ? spec.linux->devices : std::vector<oci::Device>{});
 
-  oci::Hooks hooks = oci::parseHooks(spec.hooksJson);
-  std::string seccompJson = spec.linux ? spec.linux->seccompJson : "";
-  plan.seccomp = compileSeccomp(store, seccompJson);
+  oci::Hooks hooks = oci::readHooks(std::move(spec.hooks));
+  plan.seccomp = compileSeccomp(store, spec.linux ? spec.linux->seccomp : absent);
   plan.hooksSync = !hooks.prestart.empty() || !hooks.createRuntime.empty() ||
                    !hooks.createContainer.empty() || !hooks.startContainer.empty();
   plan.createContainerHooks = hooks.createContainer;
@@ -308,7 +307,7 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
   s.privatePidNs = (plan.cloneFlags & CLONE_NEWPID) != 0;
   s.cgroupPaths = cgroupPaths;
   s.hooksJson = spec.hooksJson;
-  s.seccompJson = seccompJson;
+  if (spec.linux) s.seccompJson = spec.linux->seccompJson;
   if (const cg::CgroupDir* fr = cg::v1Dir(cgroups, "freezer")) {
     s.freezerDir = fr->path;
   } else {
@@ -333,7 +332,7 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
   cleanup.createdCgroups = cg::create(cgroupPaths);
   // Device access is restricted before the init exists (v1 files, or a cgroup v2 eBPF program).
   cg::applyDevices(deviceRules, cgroups);
-  cg::applyResources(resources, cgroups);
+  for (const auto& w : cg::applyResources(resources, cgroups)) log::warn("{}", w);
   UniqueFd fifo;
   if (execFifo) {
     std::string fifoPath = store.execFifoPath(o.id);
@@ -638,12 +637,12 @@ void deleteContainer(const GlobalOptions& g, const std::string& id, bool force) 
 }
 
 void updateContainer(const GlobalOptions& g, const std::string& id,
-                     const std::string& resourcesJson) {
+                     const cg::Resources& resources) {
   StateStore store(g.root);
   auto lock = store.lock(id);
   ContainerState s = loadExisting(store, id);
   if (store.status(s) == Status::kStopped) throw UserError("container not running");
-  cg::applyResources(cg::parseResources(resourcesJson), cgroupDirsOf(s));
+  for (const auto& w : cg::applyResources(resources, cgroupDirsOf(s))) log::warn("{}", w);
 }
 
 void pauseContainer(const GlobalOptions& g, const std::string& id) {
@@ -823,7 +822,9 @@ int execProcess(const GlobalOptions& g, const ExecOptions& o) {
   ns::LaunchPlan plan =
       ns::buildExecPlan(process, s.rootfs, namespacesOf(s.pid), o.preserveFds);
   dropUnsupportedLsmLabels(plan);
-  plan.seccomp = compileSeccomp(store, s.seccompJson);
+  // state.json keeps linux.seccomp as text (the container's config.json may have changed).
+  plan.seccomp = compileSeccomp(
+      store, s.seccompJson.empty() ? nlohmann::json() : nlohmann::json::parse(s.seccompJson));
   std::vector<cg::CgroupDir> cgroups = cgroupDirsOf(s);
   enterSubCgroups(cgroups, o.subCgroups);
   UniqueFd consoleSocket;

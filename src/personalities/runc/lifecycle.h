@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "nsutil/cgroup/cgroup.h"
+#include "nsutil/cgroup/resources.h"
 #include "personalities/runc/state_store.h"
 
 namespace sv::runc {
@@ -56,8 +57,8 @@ ContainerState loadExisting(const StateStore& store, const std::string& id);
 // The container's cgroup directories (with their hierarchies) as the runtime sees them now.
 std::vector<cg::CgroupDir> cgroupDirsOf(const ContainerState& s);
 
-// Applies linux.resources JSON to a live container's cgroups.
-void updateContainer(const GlobalOptions& g, const std::string& id, const std::string& resourcesJson);
+// Applies linux.resources to a live container's cgroups.
+void updateContainer(const GlobalOptions& g, const std::string& id, const cg::Resources& resources);
 void pauseContainer(const GlobalOptions& g, const std::string& id);
 void resumeContainer(const GlobalOptions& g, const std::string& id);
 // The container's processes (host pids, sorted); empty once it stopped.

@@ -71,14 +71,19 @@ std::string stateToJson(const ContainerState& s) {
                       {"cgroupPaths", s.cgroupPaths},
                       {"freezerDir", s.freezerDir},
                       {"freezerV2", s.freezerV2}};
-  if (!s.hooksJson.empty()) j["hooks"] = nlohmann::json::parse(s.hooksJson);
-  if (!s.seccompJson.empty()) j["seccomp"] = nlohmann::json::parse(s.seccompJson);
   if (!s.systemdUnit.empty()) j["systemdUnit"] = s.systemdUnit;
   if (s.sharedRootfsMountId) {
     j["sharedRootfsMountId"] = s.sharedRootfsMountId;
     j["sharedRootfsPath"] = s.sharedRootfsPath;
   }
-  return j.dump();
+  std::string text = j.dump();
+  // hooks and seccomp are JSON objects' text already (config.json's, or state.json's as
+  // loaded): appended as they are, not parsed into j to be dumped again.
+  text.pop_back();  // the closing brace
+  if (!s.hooksJson.empty()) text.append(",\"hooks\":").append(s.hooksJson);
+  if (!s.seccompJson.empty()) text.append(",\"seccomp\":").append(s.seccompJson);
+  text += '}';
+  return text;
 }
 
 ContainerState stateFromJson(const std::string& text) {
@@ -144,6 +149,17 @@ void StateStore::ensureRoot() const {
   }
   if (::mkdir(root_.c_str(), 0700) != 0 && errno != EEXIST)
     throwSysError(errno, "mkdir", fmt::format("state root '{}'", root_));
+}
+
+UniqueFd StateStore::openSeccompCache() const {
+  const std::string dir = root_ + "/.seccomp-cache";
+  constexpr int kFlags = O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+  UniqueFd fd(::open(dir.c_str(), kFlags));
+  if (fd || errno != ENOENT) return fd;
+  ensureRoot();
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+    throwSysError(errno, "mkdir", fmt::format("'{}'", dir));
+  return UniqueFd(::open(dir.c_str(), kFlags));
 }
 
 UniqueFd StateStore::createAndLock(const std::string& id) const {

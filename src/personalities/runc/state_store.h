@@ -1,5 +1,6 @@
-// Per-container state under --root: <root>/<id>/{state.json, exec.fifo, .lock}. The status is
-// computed from the live process (pid + start time), never trusted from the file.
+// Per-container state under --root: <root>/<id>/{state.json, exec.fifo, .lock}, and the
+// runtime's compiled seccomp programs in <root>/.seccomp-cache. The status is computed from
+// the live process (pid + start time), never trusted from the file.
 #pragma once
 
 #include <sys/types.h>
@@ -61,6 +62,10 @@ class StateStore {
 
   // Creates the root (0700) if needed.
   void ensureRoot() const;
+  // <root>/.seccomp-cache (O_PATH), made (0700, with the root if needed) by the first create
+  // with a seccomp profile and only opened after that. An invalid fd (no cache) when it exists
+  // but cannot be opened.
+  UniqueFd openSeccompCache() const;
   // Creates <root>/<id> (0700) and locks it; throws UserError if the id exists.
   UniqueFd createAndLock(const std::string& id) const;
   // Locks an existing container; nullopt if it does not exist.
