@@ -25,6 +25,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
@@ -489,15 +490,41 @@ void addRule(scmp_filter_ctx ctx, const Rule& r, int nr, const std::string& name
 // pseudo numbers stand for syscalls that exist only on some architectures).
 struct Entry {
   int nr;
+  int64_t key;  // orderKey
   const Rule* rule;
   const std::string* name;
 };
+
+// Syscalls that some architectures (x86, s390, ppc) reach through one multiplexer, socketcall
+// or ipc. libseccomp rewrites a rule for any of them into a rule on the multiplexer there, so
+// their rules interact: in Podman's default profile an unconditional socketcall rule absorbs
+// the later argument rules on socket, and the same rules added in another order conflict
+// (EEXIST). Their rules therefore keep the profile's order among themselves, as in runc.
+constexpr std::string_view kSocketcallFamily[] = {
+    "socketcall", "socket", "bind", "connect", "listen", "accept", "accept4", "getsockname",
+    "getpeername", "socketpair", "send", "recv", "sendto", "recvfrom", "shutdown",
+    "setsockopt", "getsockopt", "sendmsg", "recvmsg", "recvmmsg", "sendmmsg"};
+constexpr std::string_view kIpcFamily[] = {
+    "ipc", "semop", "semget", "semctl", "semtimedop", "msgsnd", "msgrcv", "msgget", "msgctl",
+    "shmat", "shmdt", "shmget", "shmctl"};
+
+// The order key of a rule (larger first): the syscall number, or one key shared by a whole
+// multiplexed family.
+int64_t orderKey(int nr, std::string_view name) {
+  auto in = [&](const auto& family) {
+    return std::find(std::begin(family), std::end(family), name) != std::end(family);
+  };
+  if (in(kSocketcallFamily)) return int64_t{INT32_MAX} + 2;
+  if (in(kIpcFamily)) return int64_t{INT32_MAX} + 1;
+  return nr;
+}
 
 // The rules to add, from the largest syscall number down: libseccomp keeps its syscalls in a
 // list sorted upwards and walks it from the start on every insertion (twice, with its
 // transaction shadow), so this order makes each insertion O(1) instead of O(n); with ~340
 // syscalls it saves about a third of the compile time. The sort is stable, so rules for the
-// same syscall keep their order. skipped collects the names libseccomp does not know.
+// same syscall, and for one multiplexed family, keep the profile's order (the only order that
+// can change the outcome). skipped collects the names libseccomp does not know.
 std::vector<Entry> resolveRules(const Profile& prof, std::vector<std::string>& skipped) {
   std::vector<Entry> entries;
   for (const Rule& r : prof.rules) {
@@ -509,12 +536,12 @@ std::vector<Entry> resolveRules(const Profile& prof, std::vector<std::string>& s
         if (std::find(skipped.begin(), skipped.end(), name) == skipped.end())
           skipped.push_back(name);
       } else if (!redundant) {
-        entries.push_back({nr, &r, &name});
+        entries.push_back({nr, orderKey(nr, name), &r, &name});
       }
     }
   }
   std::stable_sort(entries.begin(), entries.end(),
-                   [](const Entry& a, const Entry& b) { return a.nr > b.nr; });
+                   [](const Entry& a, const Entry& b) { return a.key > b.key; });
   return entries;
 }
 

@@ -1037,3 +1037,22 @@ TEST_CASE("events --interval takes Go durations", "[cgroup][events]") {
     CHECK_FALSE(runc::parseDuration(bad));
   }
 }
+
+TEST_CASE("applyResources: kernelTCP is a warning on cgroup v2, not a memory controller request",
+          "[cgroup][resources]") {
+  TempDir t;
+  std::vector<cg::CgroupDir> v2 = {fakeDir(t.path, "v2", "", true)};
+  std::ofstream(t.path + "/v2/cgroup.controllers") << "cpu memory pids\n";
+  std::ofstream(t.path + "/v2/cgroup.subtree_control").close();
+  std::ofstream(v2[0].path + "/cgroup.controllers").close();
+  const cg::Resources tcp = cg::parseResources(R"({"memory":{"kernelTCP":1048576}})");
+  const std::vector<std::string> warnings = cg::applyResources(tcp, v2);
+  REQUIRE(warnings.size() == 1);
+  CHECK_THAT(warnings[0], Catch::Contains("kernelTCP is ignored"));
+  CHECK(readFile(t.path + "/v2/cgroup.subtree_control").empty());  // memory not enabled for it
+  // With a v1 memory hierarchy it is written there, without a warning.
+  std::vector<cg::CgroupDir> hybrid = {fakeDir(t.path, "memory", "memory", false), v2[0]};
+  std::ofstream(hybrid[0].path + "/memory.kmem.tcp.limit_in_bytes").close();
+  CHECK(cg::applyResources(tcp, hybrid).empty());
+  CHECK(readFile(hybrid[0].path + "/memory.kmem.tcp.limit_in_bytes") == "1048576");
+}

@@ -697,3 +697,25 @@ TEST_CASE("defaultSpecJson matches the installed runc 1.1 byte for byte", "[oci]
     CHECK(sv::oci::defaultSpecJson(rootless) == *expected);
   }
 }
+
+TEST_CASE("linux.resources, linux.seccomp and hooks are kept parsed and as text", "[oci][parse]") {
+  const auto spec = parseSpec(R"({"ociVersion":"1.0.2","root":{"path":"rootfs"},
+      "hooks":{"poststop":[{"path":"/bin/true"}]},
+      "linux":{"resources":{"pids":{"limit":5}},"seccomp":{"defaultAction":"SCMP_ACT_ALLOW"}}})");
+  CHECK(spec.hooks == json::parse(R"({"poststop":[{"path":"/bin/true"}]})"));
+  CHECK(json::parse(spec.hooksJson) == spec.hooks);
+  REQUIRE(spec.linux);
+  CHECK(spec.linux->resources == json::parse(R"({"pids":{"limit":5}})"));
+  CHECK(json::parse(spec.linux->resourcesJson) == spec.linux->resources);
+  CHECK(spec.linux->seccomp == json::parse(R"({"defaultAction":"SCMP_ACT_ALLOW"})"));
+  CHECK(json::parse(spec.linux->seccompJson) == spec.linux->seccomp);
+
+  const auto none = parseSpec(R"({"ociVersion":"1.0.2","root":{"path":"rootfs"},
+      "hooks":null,"linux":{"seccomp":null}})");
+  CHECK(none.hooks.is_null());
+  CHECK(none.hooksJson.empty());
+  REQUIRE(none.linux);
+  CHECK(none.linux->resources.is_null());
+  CHECK(none.linux->seccomp.is_null());
+  CHECK(none.linux->seccompJson.empty());
+}
