@@ -232,9 +232,20 @@ void receiveHookStates(int syncFd, std::string& createState, std::string& startS
 
   for (const auto& rl : plan.rlimits) {
     struct rlimit lim {rl.soft, rl.hard};
-    if (::setrlimit(rl.resource, &lim) != 0)
-      fail(syncFd, errno, "setting rlimit %d to soft %llu hard %llu", rl.resource,
-           static_cast<unsigned long long>(rl.soft), static_cast<unsigned long long>(rl.hard));
+    if (::setrlimit(rl.resource, &lim) == 0) continue;
+    int err = errno;
+    struct rlimit cur {};
+    ::getrlimit(rl.resource, &cur);
+    if (err == EPERM && rl.hard > cur.rlim_max)
+      fail(syncFd, err,
+           "process.rlimits: %s hard limit %llu is above the runtime's own (%llu), and raising "
+           "a hard limit needs CAP_SYS_RESOURCE on the host (ask for at most %llu)",
+           oci::rlimitName(rl.resource), static_cast<unsigned long long>(rl.hard),
+           static_cast<unsigned long long>(cur.rlim_max),
+           static_cast<unsigned long long>(cur.rlim_max));
+    fail(syncFd, err, "process.rlimits: setting %s to soft %llu hard %llu",
+         oci::rlimitName(rl.resource), static_cast<unsigned long long>(rl.soft),
+         static_cast<unsigned long long>(rl.hard));
   }
   if (plan.personality && ::personality(*plan.personality) < 0)
     fail(syncFd, errno, "personality");

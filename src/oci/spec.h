@@ -160,6 +160,7 @@ const char* nsProcName(NsType t);          // "pid", "net", ... (/proc/<pid>/ns/
 int nsCloneFlag(NsType t);                 // CLONE_NEWPID, ...
 std::optional<int> capFromName(std::string_view name);      // "CAP_CHOWN" -> 0
 std::optional<int> rlimitFromName(std::string_view name);   // "RLIMIT_NOFILE" -> 7
+const char* rlimitName(int resource) noexcept;              // 7 -> "RLIMIT_NOFILE" (no alloc)
 // Every name the tables know, in table order (for `features`).
 std::vector<std::string_view> namespaceNames();
 std::vector<std::string_view> capabilityNames();

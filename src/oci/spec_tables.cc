@@ -150,6 +150,10 @@ std::optional<int> capFromName(std::string_view name) {
 std::optional<int> rlimitFromName(std::string_view name) {
   return lookup(kRlimits, name);
 }
+const char* rlimitName(int resource) noexcept {
+  if (resource < 0 || static_cast<size_t>(resource) >= std::size(kRlimits)) return "RLIMIT_?";
+  return kRlimits[resource].name.data();  // a literal: NUL-terminated
+}
 
 std::vector<std::string_view> namespaceNames() {
   std::vector<std::string_view> out;

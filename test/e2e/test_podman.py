@@ -24,10 +24,11 @@ class PodmanTest(unittest.TestCase):
     def podman(self, *args, **kw):
         return self.pm.podman(*args, **kw)
 
-    # Podman asks for RLIMIT_NOFILE 1048576 by default; this host's hard limit is lower and
-    # without CAP_SYS_RESOURCE no runtime may raise it (runc and crun fail the same way), so
-    # the tests keep the host's limits.
-    RUN = ("run", "--network", "none", "--ulimit", "host")
+    # Podman asks for RLIMIT_NOFILE and RLIMIT_NPROC 1048576 by default; this host's hard
+    # limits are lower and without CAP_SYS_RESOURCE no runtime may raise them (runc and crun
+    # fail the same way; test_rlimit_error checks our message), so the tests ask for less.
+    RUN = ("run", "--network", "none", "--ulimit", "nofile=4096:4096", "--ulimit",
+           "nproc=4096:4096")
 
     def tearDown(self):
         for n in self.names:
@@ -40,6 +41,20 @@ class PodmanTest(unittest.TestCase):
                         "sh", "-c", "echo from-podman; exit 5")
         self.assertEqual(r.rc, 5, r)
         self.assertEqual(r.out, "from-podman\n")
+
+    def test_rlimit_error(self):
+        # Podman's default limits, where the host's hard limits are lower: our message says
+        # which limit, why, and what to ask for.
+        import resource
+        r = self.podman("run", "--network", "none", "--rm", "--name", self.name("rlimit"),
+                        self.image, "true")
+        if min(resource.getrlimit(resource.RLIMIT_NOFILE)[1],
+               resource.getrlimit(resource.RLIMIT_NPROC)[1]) >= 1048576:
+            self.assertEqual(r.rc, 0, r)  # a host that allows Podman's defaults
+            return
+        self.assertNotEqual(r.rc, 0, r)
+        self.assertRegex(r.err, r"RLIMIT_(NOFILE|NPROC) hard limit 1048576")
+        self.assertIn("CAP_SYS_RESOURCE", r.err)
 
     def test_default_seccomp_profile(self):
         # Podman's default profile repeats a rule and has rules libseccomp folds together on

@@ -91,6 +91,24 @@ class Config(BadInput):
             s["process"]["rlimits"] = [{"type": "RLIMIT_BOGUS", "soft": 1, "hard": 1}]
         self.create_fails(self.bundle(mutate=mutate), "RLIMIT_BOGUS")
 
+    def test_rlimit_above_the_hard_limit(self):
+        import resource
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        with open("/proc/self/status") as f:
+            cap_eff = int(next(l for l in f if l.startswith("CapEff:")).split()[1], 16)
+
+        def mutate(s):
+            s["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 1024,
+                                        "hard": hard + 1}]
+        if cap_eff & (1 << 24):  # CAP_SYS_RESOURCE: the raise is allowed
+            kv = self.probe("rlimits", mutate=mutate).kv
+            self.assertEqual(kv["RLIMIT_NOFILE"], f"1024:{hard + 1}")
+            return
+        # Without it every runtime fails; ours says why and what to ask for.
+        words = ["rlimit"] if svtest.IS_REFERENCE else [
+            "RLIMIT_NOFILE", "CAP_SYS_RESOURCE", f"at most {hard}"]
+        self.create_fails(self.bundle(mutate=mutate), *words)
+
     def test_sysctl_not_namespaced(self):
         def mutate(s):
             s["linux"]["sysctl"] = {"kernel.bogus_sysctl": "1"}
