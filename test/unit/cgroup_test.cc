@@ -23,8 +23,10 @@
 #include "nsutil/cgroup/stats.h"
 #include "nsutil/plan.h"
 #include "personalities/runc/events.h"
+#include "test_util.h"
 
 using namespace sv;
+using sv::test::TempDir;
 
 namespace {
 
@@ -44,16 +46,6 @@ std::vector<ns::CgroupHierarchy> layout(const char* mountinfo) {
   ns::parseCgroupLayout(mountinfo, po);
   return po.cgroupHierarchies;
 }
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char t[] = "/tmp/sv-cgroup-test-XXXXXX";
-    REQUIRE(::mkdtemp(t));
-    path = t;
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
 
 }  // namespace
 

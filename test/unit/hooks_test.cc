@@ -9,54 +9,33 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "base/file_util.h"
 #include "base/log.h"
 #include "base/process.h"
 #include "base/sys_error.h"
 #include "oci/hooks.h"
+#include "test_util.h"
 
 using Catch::Matchers::Contains;
 using Catch::Matchers::Equals;
 using Catch::Matchers::StartsWith;
+using sv::readFile;
 using sv::oci::Hook;
 using sv::oci::Hooks;
 using sv::oci::parseHooks;
+using sv::test::errorOf;
+using sv::test::TempDir;
 
 namespace {
 
 std::string parseError(const std::string& json) {
-  try {
-    parseHooks(json);
-  } catch (const sv::UserError& e) {
-    return e.what();
-  }
-  FAIL("accepted hooks " << json);
-  return {};
-}
-
-struct TmpDir {
-  std::string path;
-  TmpDir() {
-    char t[] = "/tmp/sv-hooks-test-XXXXXX";
-    REQUIRE(::mkdtemp(t));
-    path = t;
-  }
-  ~TmpDir() { std::filesystem::remove_all(path); }
-  std::string file(const std::string& name) const { return path + "/" + name; }
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  INFO("hooks: " << json);
+  return errorOf([&] { parseHooks(json); });
 }
 
 Hook sh(const std::string& script, std::vector<std::string> env = {}, int timeout = 0) {
@@ -184,19 +163,19 @@ TEST_CASE("hooks parse errors name the field", "[hooks][parse]") {
 TEST_CASE("hooks run in order, each with the state on stdin", "[hooks][run]") {
   Api api = GENERATE(Api::kRuntime, Api::kNoAlloc);
   INFO(apiName(api));
-  TmpDir tmp;
+  TempDir tmp;
   std::string log = tmp.file("log");
   std::string state = R"({"ociVersion":"1.2.0","id":"c1","status":"creating","pid":42})";
   auto err = runList(api, {appender("a", log), appender("b", log), appender("c", log)}, state,
                      "createRuntime");
   REQUIRE_FALSE(err);
-  CHECK(slurp(log) == "a:" + state + "|b:" + state + "|c:" + state + "|");
+  CHECK(readFile(log) == "a:" + state + "|b:" + state + "|c:" + state + "|");
 }
 
 TEST_CASE("hooks get the state exactly, however large", "[hooks][run]") {
   Api api = GENERATE(Api::kRuntime, Api::kNoAlloc);
   INFO(apiName(api));
-  TmpDir tmp;
+  TempDir tmp;
   std::string out = tmp.file("stdin");
   // Bytes a shell or a line reader would mangle, no trailing newline, and more than a pipe
   // holds (64 KiB), so the hook must read while we write.
@@ -204,18 +183,18 @@ TEST_CASE("hooks get the state exactly, however large", "[hooks][run]") {
   while (state.size() < 300 * 1024) state += "0123456789abcdef";
   auto err = runList(api, {sh("cat > \"$OUT\"", {"OUT=" + out})}, state, "poststart");
   REQUIRE_FALSE(err);
-  CHECK(slurp(out) == state);
+  CHECK(readFile(out) == state);
 
   // An empty state: stdin is at EOF at once.
   err = runList(api, {sh("cat > \"$OUT\"", {"OUT=" + out})}, "", "poststart");
   REQUIRE_FALSE(err);
-  CHECK(slurp(out).empty());
+  CHECK(readFile(out).empty());
 }
 
 TEST_CASE("hooks get exactly their args and env", "[hooks][run]") {
   Api api = GENERATE(Api::kRuntime, Api::kNoAlloc);
   INFO(apiName(api));
-  TmpDir tmp;
+  TempDir tmp;
   std::string out = tmp.file("out");
   ::setenv("SV_HOOKS_TEST_LEAK", "1", 1);  // must not reach the hook
   // /proc/$$/{environ,cmdline} show what execve got, before the shell adds anything.
@@ -226,7 +205,8 @@ TEST_CASE("hooks get exactly their args and env", "[hooks][run]") {
   auto err = runList(api, {h}, "{}", "poststop");
   ::unsetenv("SV_HOOKS_TEST_LEAK");
   REQUIRE_FALSE(err);
-  CHECK(slurp(out) == "OUT=" + out + "\nA=1\nE=\n--\nmy-sh\n-c\n" + script + "\nzero\none two\n\n");
+  CHECK(readFile(out) ==
+        "OUT=" + out + "\nA=1\nE=\n--\nmy-sh\n-c\n" + script + "\nzero\none two\n\n");
 
   // No "env" in config.json: the runtime's environment, as with runc.
   ::setenv("SV_HOOKS_TEST_INHERIT", "yes", 1);
@@ -237,13 +217,13 @@ TEST_CASE("hooks get exactly their args and env", "[hooks][run]") {
   err = runList(api, parsed.poststop, "{}", "poststop");
   ::unsetenv("SV_HOOKS_TEST_INHERIT");
   REQUIRE_FALSE(err);
-  CHECK(slurp(out) == "yes\n");
+  CHECK(readFile(out) == "yes\n");
 
   // No args: argv is {path}. /bin/sh without -c reads its script from stdin, the state.
   std::string state = "tr '\\000' '\\n' < /proc/$$/cmdline > " + out + "\n";
   err = runList(api, {Hook{"/bin/sh", {}, {}, false, 0}}, state, "poststop");
   REQUIRE_FALSE(err);
-  CHECK(slurp(out) == "/bin/sh\n");
+  CHECK(readFile(out) == "/bin/sh\n");
 }
 
 TEST_CASE("hooks get only fds 0-2, default signals and an empty mask", "[hooks][run]") {
@@ -281,7 +261,7 @@ TEST_CASE("a failing hook stops the list; the error names phase, index, status a
           "[hooks][run]") {
   Api api = GENERATE(Api::kRuntime, Api::kNoAlloc);
   INFO(apiName(api));
-  TmpDir tmp;
+  TempDir tmp;
   std::string log = tmp.file("log");
   Hook fail = sh("cat > /dev/null; echo out; echo 'it broke' >&2; exit 3");
   auto err = runList(api, {appender("a", log), fail, appender("c", log)}, "S", "createRuntime");
@@ -289,7 +269,7 @@ TEST_CASE("a failing hook stops the list; the error names phase, index, status a
   CHECK_THAT(*err,
              Equals("error running createRuntime hook #1: exit status 3, stdout: out\n, stderr: "
                     "it broke\n"));
-  CHECK(slurp(log) == "a:S|");
+  CHECK(readFile(log) == "a:S|");
 
   err = runList(api, {sh("kill -TERM $$")}, "S", "prestart");
   REQUIRE(err);
@@ -309,12 +289,12 @@ TEST_CASE("a failing hook stops the list; the error names phase, index, status a
 }
 
 TEST_CASE("the collecting variant reports failures and runs the remaining hooks", "[hooks][run]") {
-  TmpDir tmp;
+  TempDir tmp;
   std::string log = tmp.file("log");
   Hook fail = sh("echo nope >&2; exit 1");
   std::vector<std::string> failures = sv::oci::runHooksCollectingFailures(
       {appender("a", log), fail, appender("c", log), fail}, "S", "poststop");
-  CHECK(slurp(log) == "a:S|c:S|");
+  CHECK(readFile(log) == "a:S|c:S|");
   REQUIRE(failures.size() == 2);
   CHECK(failures[0] == "error running poststop hook #1: exit status 1, stdout: , stderr: nope\n");
   CHECK_THAT(failures[1], Contains("error running poststop hook #3: exit status 1"));
@@ -323,7 +303,7 @@ TEST_CASE("the collecting variant reports failures and runs the remaining hooks"
 TEST_CASE("a hook past its timeout is killed, with what it started", "[hooks][run]") {
   Api api = GENERATE(Api::kRuntime, Api::kNoAlloc);
   INFO(apiName(api));
-  TmpDir tmp;
+  TempDir tmp;
   std::string pidFile = tmp.file("pid");
   // A grandchild too: the hook's process group is killed, not just the hook.
   Hook h = sh("sleep 100 & echo $! > \"$PIDF\"; sleep 100", {"PIDF=" + pidFile}, 1);
@@ -335,7 +315,7 @@ TEST_CASE("a hook past its timeout is killed, with what it started", "[hooks][ru
              StartsWith("error running poststart hook #0: timed out after 1s and was killed"));
   CHECK(secs >= 0.9);
   CHECK(secs < 5);
-  pid_t grandchild = std::stoi(slurp(pidFile));
+  pid_t grandchild = std::stoi(readFile(pidFile));
   bool gone = false;
   for (int i = 0; i < 200 && !gone; ++i) {
     auto st = sv::readProcStat(grandchild);
@@ -376,10 +356,10 @@ TEST_CASE("a hook that never reads a big state does not hang us", "[hooks][run]"
 }
 
 TEST_CASE("runHook runs in the given working directory", "[hooks][run]") {
-  TmpDir tmp;
+  TempDir tmp;
   std::string out = tmp.file("cwd");
   sv::oci::runHook(sh("pwd -P > \"$OUT\"", {"OUT=" + out}), "{}", "poststop", 0, tmp.path.c_str());
-  CHECK(slurp(out) == std::filesystem::canonical(tmp.path).string() + "\n");
+  CHECK(readFile(out) == tmp.path + "\n");  // TempDir paths are canonical
   try {
     sv::oci::runHook(sh("exit 0"), "{}", "poststop", 2, "/nonexistent-dir");
     FAIL("ran in a missing directory");

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "oci/spec.h"
+#include "test_util.h"
 
 using Catch::Matchers::Contains;
 using nlohmann::json;
@@ -110,13 +111,8 @@ sv::oci::Spec parse(const json& j) {
 
 // The message parseSpec throws for j; fails the test if it does not throw.
 std::string errorFor(const std::string& text) {
-  try {
-    parseSpec(text);
-  } catch (const SpecError& e) {
-    return e.what();
-  }
-  FAIL("parseSpec accepted: " << text);
-  return {};
+  INFO("parseSpec input: " << text);
+  return sv::test::errorOf<SpecError>([&] { parseSpec(text); });
 }
 std::string errorFor(const json& j) {
   return errorFor(j.dump());

@@ -1,7 +1,6 @@
 // The launch planner (ns::buildPlan and its helpers) and the mount option table. Pure logic:
 // specs come from JSON fixtures, bundles are temporary directories; nothing here needs root.
 #include <sched.h>
-#include <stdlib.h>
 #include <sys/mount.h>
 #include <sys/personality.h>
 #include <sys/resource.h>
@@ -12,18 +11,18 @@
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "base/file_util.h"
 #include "base/sys_error.h"
 #include "nsutil/mount_options.h"
 #include "nsutil/plan.h"
 #include "oci/spec.h"
+#include "test_util.h"
 
 using Catch::Matchers::Contains;
 using nlohmann::json;
@@ -37,6 +36,10 @@ using sv::ns::passwdHome;
 using sv::ns::PlannedMount;
 using sv::ns::PlanOptions;
 using sv::oci::NsType;
+using sv::oci::SpecError;
+using sv::test::errorOf;
+using sv::test::TempDir;
+using sv::test::writeFile;
 
 namespace fs = std::filesystem;
 
@@ -83,32 +86,6 @@ PlanOptions layoutOf(const char* mountinfo) {
 
 // ---- temporary bundles
 
-void writeFile(const fs::path& path, const std::string& text) {
-  fs::create_directories(path.parent_path());
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-  REQUIRE(out.good());
-}
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "sv-plan-test.XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path_ = fs::canonical(tmpl);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
 // A bundle directory with an empty rootfs/ and a minimal config that buildPlan accepts.
 struct Bundle {
   TempDir dir;
@@ -120,8 +97,8 @@ struct Bundle {
   })json");
 
   Bundle() { fs::create_directory(rootfs()); }
-  fs::path path() const { return dir.path(); }
-  fs::path rootfs() const { return dir.path() / "rootfs"; }
+  fs::path path() const { return dir.path; }
+  fs::path rootfs() const { return dir.file("rootfs"); }
 
   PlanOptions options() const {
     PlanOptions o;
@@ -135,31 +112,6 @@ struct Bundle {
     return buildPlan(spec(), o);
   }
 };
-
-// Runs f and returns the message of the sv::UserError it throws; fails if it throws nothing.
-// Any other exception escapes and fails the test with its own message.
-template <typename F>
-std::string userError(F&& f) {
-  try {
-    f();
-  } catch (const sv::UserError& e) {
-    return e.what();
-  }
-  FAIL("expected a sv::UserError");
-  return {};
-}
-
-// The same for sv::oci::SpecError (config.json rejected while parsing).
-template <typename F>
-std::string specError(F&& f) {
-  try {
-    f();
-  } catch (const sv::oci::SpecError& e) {
-    return e.what();
-  }
-  FAIL("expected a sv::oci::SpecError");
-  return {};
-}
 
 std::vector<std::string> joinTypes(const LaunchPlan& p) {
   std::vector<std::string> out;
@@ -442,23 +394,23 @@ TEST_CASE("buildPlan resolves the rootfs", "[plan][rootfs]") {
   }
   SECTION("absolute root.path is used as is, symlinks resolved") {
     TempDir other;
-    fs::create_directory(other.path() / "real");
-    fs::create_directory_symlink(other.path() / "real", other.path() / "link");
-    b.config["root"] = {{"path", (other.path() / "link").string()}, {"readonly", true}};
+    fs::create_directory(other.file("real"));
+    fs::create_directory_symlink(other.file("real"), other.file("link"));
+    b.config["root"] = {{"path", other.file("link")}, {"readonly", true}};
     auto p = b.plan();
-    CHECK(p.rootfs == (other.path() / "real").string());
+    CHECK(p.rootfs == other.file("real"));
     CHECK(p.readonlyRoot);
   }
   SECTION("a missing rootfs is a UserError naming it") {
     b.config["root"]["path"] = "nope";
-    auto msg = userError([&] { b.plan(); });
+    auto msg = errorOf([&] { b.plan(); });
     CHECK_THAT(msg, Contains("rootfs"));
     CHECK_THAT(msg, Contains((b.path() / "nope").string()));
   }
   SECTION("a rootfs that is a file is refused") {
     writeFile(b.path() / "file", "x");
     b.config["root"]["path"] = "file";
-    CHECK_THAT(userError([&] { b.plan(); }), Contains("not a directory"));
+    CHECK_THAT(errorOf([&] { b.plan(); }), Contains("not a directory"));
   }
 }
 
@@ -508,7 +460,7 @@ TEST_CASE("buildPlan: terminal and console size", "[plan][process]") {
   CHECK(p.consoleRows == 40);
   CHECK(p.consoleCols == 132);
   b.config["process"]["consoleSize"] = {{"height", 70000}, {"width", 1}};
-  CHECK_THAT(userError([&] { b.plan(); }), Contains("consoleSize"));
+  CHECK_THAT(errorOf([&] { b.plan(); }), Contains("consoleSize"));
 }
 
 TEST_CASE("buildPlan: ioPriority, scheduler, LSM labels", "[plan][process]") {
@@ -533,7 +485,7 @@ TEST_CASE("buildPlan: ioPriority, scheduler, LSM labels", "[plan][process]") {
   SECTION("errors name the field") {
     auto err = [&](nlohmann::json v) {
       b.config["process"]["scheduler"] = v;
-      return specError([&] { b.plan(); });
+      return errorOf<SpecError>([&] { b.plan(); });
     };
     CHECK_THAT(err({{"policy", "SCHED_FAST"}}), Contains("SCHED_FAST") && Contains("SCHED_OTHER"));
     CHECK_THAT(err({{"nice", 1}}), Contains("process.scheduler.policy"));
@@ -546,9 +498,9 @@ TEST_CASE("buildPlan: ioPriority, scheduler, LSM labels", "[plan][process]") {
                Contains("process.scheduler.flags[0]"));
     b.config["process"].erase("scheduler");
     b.config["process"]["ioPriority"] = {{"class", "IOPRIO_CLASS_BE"}, {"priority", 8}};
-    CHECK_THAT(specError([&] { b.plan(); }), Contains("process.ioPriority.priority"));
+    CHECK_THAT(errorOf<SpecError>([&] { b.plan(); }), Contains("process.ioPriority.priority"));
     b.config["process"]["ioPriority"] = {{"priority", 1}};
-    CHECK_THAT(specError([&] { b.plan(); }), Contains("process.ioPriority.class"));
+    CHECK_THAT(errorOf<SpecError>([&] { b.plan(); }), Contains("process.ioPriority.class"));
   }
 }
 
@@ -570,7 +522,7 @@ TEST_CASE("buildPlan refuses specs it cannot run", "[plan][process]") {
   Bundle b;
   SECTION("no process") {
     b.config.erase("process");
-    CHECK_THAT(userError([&] { b.plan(); }), Contains("process"));
+    CHECK_THAT(errorOf([&] { b.plan(); }), Contains("process"));
   }
 }
 
@@ -620,14 +572,14 @@ TEST_CASE("buildPlan: bad namespace paths", "[plan][namespaces]") {
   SECTION("missing") {
     b.config["linux"]["namespaces"].push_back(
         {{"type", "network"}, {"path", "/proc/self/ns/no-such-ns"}});
-    auto msg = userError([&] { b.plan(); });
+    auto msg = errorOf([&] { b.plan(); });
     CHECK_THAT(msg, Contains("/proc/self/ns/no-such-ns"));
     CHECK_THAT(msg, Contains("network"));
   }
   SECTION("relative (parseSpec refuses it too; buildPlan must not trust that)") {
     auto spec = b.spec();
     spec.linux->namespaces.push_back({NsType::kIpc, "proc/self/ns/ipc"});
-    CHECK_THAT(userError([&] { buildPlan(spec, b.options()); }), Contains("absolute"));
+    CHECK_THAT(errorOf([&] { buildPlan(spec, b.options()); }), Contains("absolute"));
   }
 }
 
@@ -650,13 +602,13 @@ TEST_CASE("buildPlan: a new user namespace and its id maps", "[plan][namespaces]
     CHECK_FALSE(p.needsIntermediate);
   }
   SECTION("no mappings at all") {
-    CHECK_THAT(userError([&] { b.plan(); }), Contains("uidMappings"));
+    CHECK_THAT(errorOf([&] { b.plan(); }), Contains("uidMappings"));
   }
   SECTION("uid mappings without gid mappings") {
     b.config["linux"]["uidMappings"] = json::parse(R"json([
       {"containerID": 0, "hostID": 1000, "size": 1}
     ])json");
-    CHECK_THAT(userError([&] { b.plan(); }), Contains("gidMappings"));
+    CHECK_THAT(errorOf([&] { b.plan(); }), Contains("gidMappings"));
   }
 }
 
@@ -676,7 +628,7 @@ TEST_CASE("buildPlan: time namespace offsets", "[plan][namespaces][time]") {
   SECTION("offsets cannot be applied to a joined time namespace") {
     b.config["linux"]["namespaces"].push_back(
         {{"type", "time"}, {"path", "/proc/self/ns/time"}});
-    CHECK_THAT(userError([&] { b.plan(); }), Contains("time namespace"));
+    CHECK_THAT(errorOf([&] { b.plan(); }), Contains("time namespace"));
   }
 }
 
@@ -708,9 +660,9 @@ TEST_CASE("buildPlan: hostname and domainname need a UTS namespace", "[plan][nam
     b.config["linux"]["namespaces"].push_back({{"type", "uts"}});
     auto spec = b.spec();
     spec.linux->namespaces.pop_back();
-    CHECK_THAT(userError([&] { buildPlan(spec, b.options()); }), Contains("UTS"));
+    CHECK_THAT(errorOf([&] { buildPlan(spec, b.options()); }), Contains("UTS"));
     spec.linux.reset();
-    CHECK_THAT(userError([&] { buildPlan(spec, b.options()); }), Contains("UTS"));
+    CHECK_THAT(errorOf([&] { buildPlan(spec, b.options()); }), Contains("UTS"));
   }
   SECTION("no hostname: nothing to set") {
     b.config.erase("hostname");
@@ -743,7 +695,7 @@ TEST_CASE("buildPlan: rootfs propagation", "[plan][propagation]") {
   SECTION("unknown word") {
     auto spec = b.spec();
     spec.linux->rootfsPropagation = "bogus";
-    CHECK_THAT(userError([&] { buildPlan(spec, b.options()); }), Contains("bogus"));
+    CHECK_THAT(errorOf([&] { buildPlan(spec, b.options()); }), Contains("bogus"));
   }
 }
 
@@ -812,13 +764,13 @@ TEST_CASE("buildPlan: bind mounts", "[plan][mounts]") {
   SECTION("a missing source is refused, naming it") {
     b.config["mounts"] = {
         {{"destination", "/mnt"}, {"source", "missing"}, {"options", {"rbind"}}}};
-    auto msg = userError([&] { b.plan(); });
+    auto msg = errorOf([&] { b.plan(); });
     CHECK_THAT(msg, Contains((b.path() / "missing").string()));
     CHECK_THAT(msg, Contains("/mnt"));
   }
   SECTION("a bind without a source is refused") {
     b.config["mounts"] = {{{"destination", "/mnt"}, {"options", {"bind"}}}};
-    CHECK_THAT(userError([&] { b.plan(); }), Contains("/mnt"));
+    CHECK_THAT(errorOf([&] { b.plan(); }), Contains("/mnt"));
   }
   SECTION("idmapped bind keeps its mappings") {
     b.config["mounts"] = {{{"destination", "/mnt"},
@@ -878,7 +830,7 @@ TEST_CASE("buildPlan: filesystem mounts", "[plan][mounts]") {
 TEST_CASE("buildPlan: a mount with no type and no bind option is refused", "[plan][mounts]") {
   Bundle b;
   b.config["mounts"] = {{{"destination", "/x"}, {"source", "something"}}};
-  CHECK_THAT(userError([&] { b.plan(); }), Contains("/x"));
+  CHECK_THAT(errorOf([&] { b.plan(); }), Contains("/x"));
 }
 
 TEST_CASE("buildPlan: cgroup mounts follow the host layout", "[plan][mounts][cgroup]") {
@@ -1061,21 +1013,21 @@ TEST_CASE("buildPlan: sysctls outside the container's namespaces are refused", "
   b.config["linux"]["namespaces"] = json::parse(R"json([{"type": "mount"}, {"type": "ipc"}])json");
   SECTION("not namespaced at all") {
     b.config["linux"]["sysctl"] = {{"kernel.panic", "1"}};
-    CHECK_THAT(userError([&] { b.plan(); }), Contains("kernel.panic"));
+    CHECK_THAT(errorOf([&] { b.plan(); }), Contains("kernel.panic"));
   }
   SECTION("an exact-match rule is not a prefix") {
     b.config["linux"]["sysctl"] = {{"kernel.shmmax2", "1"}};
-    CHECK_THAT(userError([&] { b.plan(); }), Contains("kernel.shmmax2"));
+    CHECK_THAT(errorOf([&] { b.plan(); }), Contains("kernel.shmmax2"));
   }
   SECTION("net.* without a network namespace") {
     b.config["linux"]["sysctl"] = {{"net.ipv4.ip_forward", "1"}};
-    auto msg = userError([&] { b.plan(); });
+    auto msg = errorOf([&] { b.plan(); });
     CHECK_THAT(msg, Contains("net.ipv4.ip_forward"));
     CHECK_THAT(msg, Contains("network"));
   }
   SECTION("kernel.hostname without a UTS namespace") {
     b.config["linux"]["sysctl"] = {{"kernel.hostname", "x"}};
-    CHECK_THAT(userError([&] { b.plan(); }), Contains("uts"));
+    CHECK_THAT(errorOf([&] { b.plan(); }), Contains("uts"));
   }
   SECTION("ipc sysctls are fine with the ipc namespace") {
     b.config["linux"]["sysctl"] = {{"kernel.msgmax", "8192"}};
@@ -1224,9 +1176,7 @@ TEST_CASE("buildPlan: /etc/passwd symlinks resolve inside the rootfs", "[plan][h
 
   SECTION("absolute link to the host's /etc/passwd stays in the rootfs") {
     // Only meaningful if following the link on the host would give a different answer.
-    std::ifstream host("/etc/passwd");
-    std::string hostText((std::istreambuf_iterator<char>(host)), {});
-    REQUIRE(passwdHome(hostText, 0) != "/");
+    REQUIRE(passwdHome(sv::readFile("/etc/passwd"), 0) != "/");
     fs::create_symlink("/etc/passwd", b.rootfs() / "etc/passwd");
     // Inside the rootfs the link points at itself: there is no passwd, so HOME is "/".
     CHECK(homeOf(b.plan()) == "/");

@@ -10,6 +10,7 @@
 #include "personalities/runc/container_id.h"
 #include "personalities/runc/flags.h"
 #include "personalities/runc/signals.h"
+#include "test_util.h"
 
 using Catch::Matchers::Contains;
 using Catch::Matchers::Equals;
@@ -19,13 +20,8 @@ using sv::runc::validateContainerId;
 namespace {
 
 std::string idError(const std::string& id) {
-  try {
-    validateContainerId(id);
-  } catch (const sv::UserError& e) {
-    return e.what();
-  }
-  FAIL("accepted container id \"" << id << "\"");
-  return {};
+  INFO("container id \"" << id << "\"");
+  return sv::test::errorOf([&] { validateContainerId(id); });
 }
 
 }  // namespace

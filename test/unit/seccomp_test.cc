@@ -28,11 +28,13 @@
 #include "base/unique_fd.h"
 #include "nsutil/seccomp.h"
 #include "nsutil/seccomp_cache.h"
+#include "test_util.h"
 
 using Catch::Matchers::Contains;
 using nlohmann::json;
 using sv::UniqueFd;
 using sv::UserError;
+using sv::test::TempDir;
 namespace sc = sv::ns::seccomp;
 
 namespace {
@@ -41,12 +43,7 @@ constexpr int kSetupFailed = 200, kLoadFailed = 201;
 
 template <typename F>
 void checkUserError(F f, const std::string& message) {
-  try {
-    f();
-    FAIL_CHECK("no error, expected: " << message);
-  } catch (const UserError& e) {
-    CHECK_THAT(e.what(), Contains(message));
-  }
+  CHECK_THAT(sv::test::errorOf(f), Contains(message));
 }
 
 // How a child ended: its exit code, or the signal that killed it.
@@ -111,16 +108,6 @@ std::string denyList(const std::string& rules, const std::string& more = "") {
 std::string readArgs(const std::string& args) {
   return denyList(R"({"names":["read"],"action":"SCMP_ACT_ERRNO","args":[)" + args + "]}");
 }
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char t[] = "/tmp/sv-seccomp-test-XXXXXX";
-    REQUIRE(::mkdtemp(t));
-    path = t;
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
 
 // ---- fd passing between the filtered child and the test
 

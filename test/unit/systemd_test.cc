@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -14,7 +13,6 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
-#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -24,22 +22,14 @@
 #include "base/dbus.h"
 #include "base/sys_error.h"
 #include "nsutil/systemd_cgroup.h"
+#include "test_util.h"
 
 using namespace sv;
+using sv::test::TempDir;
 namespace sd = sv::cg::systemd;
 using namespace std::chrono_literals;
 
 namespace {
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char t[] = "/tmp/sv-systemd-test-XXXXXX";
-    REQUIRE(::mkdtemp(t));
-    path = t;
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
 
 // Hand-built wire pieces (little-endian), independent of dbus::Writer.
 std::string le32(uint32_t v) {
