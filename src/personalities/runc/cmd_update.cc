@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <cctype>
-#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "base/file_util.h"
@@ -62,7 +61,8 @@ int64_t parseBytes(const std::string& flag, const std::string& v) {
   long double mult = 1;
   if (!unit.empty()) {
     auto pos = unit.size() == 1 ? kUnits.find(unit[0]) : std::string_view::npos;
-    mult = pos == std::string_view::npos ? 0 : std::pow(1024.0L, static_cast<int>(pos) + 1);
+    // 1024^(pos+1) as a shift: std::pow would make every start of the runtime map libm.
+    mult = pos == std::string_view::npos ? 0 : static_cast<long double>(1ULL << (10 * (pos + 1)));
   }
   if (used == 0 || mult == 0 || n < 0 || n * mult > 9.2e18L)
     throw UserError(

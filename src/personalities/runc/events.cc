@@ -6,7 +6,6 @@
 
 #include <fmt/format.h>
 
-#include <charconv>
 #include <optional>
 
 #include "base/file_util.h"
@@ -109,9 +108,22 @@ std::optional<std::chrono::nanoseconds> parseDuration(std::string_view text) {
   while (!text.empty()) {
     size_t digits = text.find_first_not_of("0123456789.");
     if (digits == 0 || digits == std::string_view::npos) return std::nullopt;
-    double value = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + digits, value);
-    if (ec != std::errc() || end != text.data() + digits) return std::nullopt;
+    // Digits by hand: std::from_chars for double pulls in libstdc++'s floating-point parser,
+    // whose fesetround makes every start of the runtime map libm (~350 KiB of peak RSS).
+    double value = 0, divisor = 1;
+    bool dot = false, anyDigit = false;
+    for (char c : text.substr(0, digits)) {
+      if (c == '.') {
+        if (dot) return std::nullopt;
+        dot = true;
+      } else {
+        anyDigit = true;
+        value = value * 10 + (c - '0');
+        if (dot) divisor *= 10;
+      }
+    }
+    if (!anyDigit) return std::nullopt;
+    value /= divisor;
     text.remove_prefix(digits);
     const Unit* unit = nullptr;
     for (const auto& u : kUnits)  // longest match first: "ms" before "m"
