@@ -44,22 +44,11 @@ CRUN_HERE = 0.94
 
 sys.dont_write_bytecode = True  # no __pycache__ left in bench/ or test/e2e/
 sys.path.insert(0, BENCH_DIR)
+import lifecycle  # noqa: E402
 from lifecycle import BenchError, Spawner, cgroup_mounts, drop_unified_hierarchy  # noqa: E402
 
 
 # --- setup ----------------------------------------------------------------------------------
-
-def reexec_in_private_mount_ns(argv):
-    if os.environ.get(INNER_ENV) == "1":
-        return
-    unshare = shutil.which("unshare")
-    if unshare is None:
-        sys.exit("bench: unshare(1) not found (package util-linux)")
-    os.environ[INNER_ENV] = "1"
-    # unshare execs us in place (no fork): same pid, Ctrl-C reaches us directly.
-    os.execv(unshare, [unshare, "-m", "--propagation", "private", "--",
-                       sys.executable, os.path.abspath(__file__), *argv])
-
 
 def resolve_sysvisor(path):
     binary = path if os.path.isabs(path) else next(
@@ -288,7 +277,7 @@ def main(argv):
             i = argv.index("--json")
             del argv[i:i + 2]
         argv += ["--json", os.path.abspath(args.json)]
-    reexec_in_private_mount_ns(argv)
+    lifecycle.reexec_in_private_mount_ns(argv, script=__file__, inner_env=INNER_ENV)
 
     def on_signal(signum, _frame):
         raise KeyboardInterrupt(f"signal {signum}")

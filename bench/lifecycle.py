@@ -175,16 +175,18 @@ class Runtime:
 
 # --- setup ----------------------------------------------------------------------------------
 
-def reexec_in_private_mount_ns(argv):
-    if os.environ.get(INNER_ENV) == "1":
+def reexec_in_private_mount_ns(argv, script=__file__, inner_env=INNER_ENV):
+    """Re-executes `script` with argv in a private mount namespace (once: inner_env marks the
+    inner run)."""
+    if os.environ.get(inner_env) == "1":
         return
     unshare = shutil.which("unshare")
     if unshare is None:
         sys.exit("bench: unshare(1) not found (package util-linux)")
-    os.environ[INNER_ENV] = "1"
+    os.environ[inner_env] = "1"
     # unshare execs us in place (no fork): same pid, Ctrl-C reaches us directly.
     os.execv(unshare, [unshare, "-m", "--propagation", "private", "--",
-                       sys.executable, os.path.abspath(__file__), *argv])
+                       sys.executable, os.path.abspath(script), *argv])
 
 
 def cgroup_mounts():

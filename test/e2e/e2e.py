@@ -290,16 +290,9 @@ class DockerEnv:
                         BUSYBOX_IMAGE, timeout=30)
         if r.rc == 0 and r.out.strip() == stamp:
             return BUSYBOX_IMAGE
-        tree = tempfile.mkdtemp(prefix="sve2e-bb-")
-        try:
-            build_busybox_tree(tree)
-            tar = tree + ".tar"
-            run(["tar", "-C", tree, "-cf", tar, "."], check=True, timeout=120)
+        with busybox_tarball() as tar:
             self.docker("import", "--change", f"LABEL sve2e.stamp={stamp}", "--change",
                         'CMD ["/bin/sh"]', tar, BUSYBOX_IMAGE, check=True, timeout=120)
-            os.unlink(tar)
-        finally:
-            shutil.rmtree(tree, ignore_errors=True)
         return BUSYBOX_IMAGE
 
     def ensure_debian_image(self):
@@ -348,6 +341,19 @@ def build_busybox_tree(dest):
     with open(os.path.join(dest, "etc", "group"), "w") as f:
         f.write("root:x:0:\nuser:x:1000:\nnogroup:x:65534:\n")
     os.chown(os.path.join(dest, "home", "user"), 1000, 1000)
+
+
+@contextlib.contextmanager
+def busybox_tarball():
+    """The busybox+probe tree as a tarball in a temp dir, removed afterwards."""
+    tree = tempfile.mkdtemp(prefix="sve2e-bb-")
+    try:
+        build_busybox_tree(os.path.join(tree, "root"))
+        tar = os.path.join(tree, "rootfs.tar")
+        run(["tar", "-C", os.path.join(tree, "root"), "-cf", tar, "."], check=True, timeout=120)
+        yield tar
+    finally:
+        shutil.rmtree(tree, ignore_errors=True)
 
 
 def debian_rootfs_tar():
@@ -475,18 +481,11 @@ class Podman:
         r = self.podman("image", "inspect", "--format", "{{index .Labels \"sve2e.stamp\"}}", ref)
         if r.rc == 0 and r.out.strip() == stamp:
             return ref
-        tree = tempfile.mkdtemp(prefix="sve2e-bb-")
-        try:
-            build_busybox_tree(tree)
-            tar = tree + ".tar"
-            run(["tar", "-C", tree, "-cf", tar, "."], check=True, timeout=120)
+        with busybox_tarball() as tar:
             r = self.podman("import", "--change", f"LABEL sve2e.stamp={stamp}", "--change",
                             'CMD ["/bin/sh"]', tar, ref, timeout=120)
-            if r.rc != 0:
-                raise RuntimeError(f"podman import failed: {r!r}")
-            os.unlink(tar)
-        finally:
-            shutil.rmtree(tree, ignore_errors=True)
+        if r.rc != 0:
+            raise RuntimeError(f"podman import failed: {r!r}")
         return ref
 
     def containers(self):
