@@ -193,7 +193,12 @@ class Daemon:
                                      + tail(self.log))
             return self.ready()
 
-        wait_for(up, timeout, f"{self.name} to answer (log: {self.log})", interval=0.2)
+        try:
+            wait_for(up, timeout, f"{self.name} to answer (log: {self.log})", interval=0.2)
+        except BaseException:
+            # A daemon that never answered must not outlive the test run.
+            self.stop(timeout=10)
+            raise
 
     def argv_writes_pidfile(self):
         return "--pidfile" in self.argv
