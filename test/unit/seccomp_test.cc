@@ -521,28 +521,40 @@ TEST_CASE("flags: every flag the spec lists loads", "[seccomp]") {
 
 // ---- notify
 
+namespace {
+// A child with p loaded that sends its listener back and then calls getppid (its exit code is
+// getppid's errno); the test gets the child's pid and its copy of the listener.
+struct NotifyingChild {
+  pid_t pid;
+  UniqueFd listener;
+};
+NotifyingChild spawnNotifying(const sc::Program& p) {
+  int sv[2];
+  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+  UniqueFd ours(sv[0]), theirs(sv[1]);
+  pid_t pid = spawnFiltered(p, [&](int listener) {
+    if (listener <= 0) return kLoadFailed;
+    sendFd(theirs.get(), listener);
+    ::close(listener);
+    return getppidErrno(0);
+  });
+  theirs.reset();
+  int listener = -1;
+  recvWithFd(ours.get(), listener, 1);
+  REQUIRE(listener >= 0);
+  return {pid, UniqueFd(listener)};
+}
+}  // namespace
+
 TEST_CASE("SCMP_ACT_NOTIFY: load returns a listener; the agent answers the syscall", "[seccomp]") {
   for (const char* flags :
        {"", R"("flags":["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV","SECCOMP_FILTER_FLAG_TSYNC"],)"}) {
     INFO(flags);
     auto p = sc::compile(denyList(R"({"names":["getppid"],"action":"SCMP_ACT_NOTIFY"})",
                                   std::string(R"("listenerPath":"/nonexistent",)") + flags));
-    int sv[2];
-    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
-    UniqueFd ours(sv[0]), theirs(sv[1]);
-    pid_t pid = spawnFiltered(p, [&](int listener) {
-      if (listener <= 0) return kLoadFailed;
-      sendFd(theirs.get(), listener);
-      ::close(listener);
-      return getppidErrno(0);
-    });
-    theirs.reset();
-    int listener = -1;
-    recvWithFd(ours.get(), listener, 1);
-    REQUIRE(listener >= 0);
-    UniqueFd listenerFd(listener);
-    answerGetppid(listener, pid, EXDEV);
-    CHECK(wait(pid).code == EXDEV);
+    auto child = spawnNotifying(p);
+    answerGetppid(child.listener.get(), child.pid, EXDEV);
+    CHECK(wait(child.pid).code == EXDEV);
   }
 }
 
@@ -560,19 +572,7 @@ TEST_CASE("sendListener: the agent gets the container process state and the list
   auto p = sc::compile(
       denyList(R"({"names":["getppid"],"action":"SCMP_ACT_NOTIFY"})",
                R"("listenerPath":")" + path + R"(","listenerMetadata":"MKNOD=/dev/null",)"));
-  int sv[2];
-  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
-  UniqueFd ours(sv[0]), theirs(sv[1]);
-  pid_t pid = spawnFiltered(p, [&](int listener) {
-    sendFd(theirs.get(), listener);
-    ::close(listener);
-    return getppidErrno(0);
-  });
-  theirs.reset();
-  int received = -1;
-  recvWithFd(ours.get(), received, 1);
-  REQUIRE(received >= 0);
-  UniqueFd runtimeCopy(received);
+  auto [pid, runtimeCopy] = spawnNotifying(p);
 
   // The runtime's side.
   json state = {{"ociVersion", "1.2.0"}, {"id", "c1"},
