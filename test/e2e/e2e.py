@@ -37,6 +37,7 @@ DATA_DIR = "/var/lib/sysvisor-e2e"
 CACHE_DIR = "/var/cache/sysvisor-e2e"
 PREFIX = "sve2e-"
 CGROUP_PARENT = "sysvisor-e2e"
+PODMAN_CGROUP_PARENT = f"/{CGROUP_PARENT}/podman"  # Podman's default, libpod_parent, is shared
 RUNTIME = "sysvisor-runc"
 DOCKER = "/usr/bin/docker"   # Debian's client, matching its daemon (not a newer one on PATH)
 DOCKERD = "/usr/sbin/dockerd"
@@ -513,15 +514,31 @@ def our_mounts(needles):
 
 
 def our_cgroups():
-    """Container cgroups left under the e2e cgroup parent, in every hierarchy."""
+    """Container cgroups left under the e2e cgroup parents, in every hierarchy (Podman's
+    parent and its conmon cgroup are parents, not containers)."""
     found = []
     base = "/sys/fs/cgroup"
+    parents = {CGROUP_PARENT, PODMAN_CGROUP_PARENT.strip("/"),
+               PODMAN_CGROUP_PARENT.strip("/") + "/conmon"}
     for ctrl in sorted(os.listdir(base)):
-        d = os.path.join(base, ctrl, CGROUP_PARENT)
-        if os.path.isdir(d):
-            found += [os.path.join(d, c) for c in os.listdir(d)
-                      if os.path.isdir(os.path.join(d, c))]
+        for parent in parents:
+            d = os.path.join(base, ctrl, parent)
+            if os.path.isdir(d):
+                found += [p for p in (os.path.join(d, c) for c in os.listdir(d))
+                          if os.path.isdir(p) and os.path.relpath(p, os.path.join(base, ctrl))
+                          not in parents]
     return found
+
+
+def remove_cgroup_parents():
+    """rmdir the (then empty) parents the daemons made, leaf first; a non-empty one stays and
+    is reported by our_cgroups."""
+    base = "/sys/fs/cgroup"
+    for ctrl in sorted(os.listdir(base)):
+        for parent in (PODMAN_CGROUP_PARENT.strip("/") + "/conmon",
+                       PODMAN_CGROUP_PARENT.strip("/"), CGROUP_PARENT):
+            with contextlib.suppress(OSError):
+                os.rmdir(os.path.join(base, ctrl, parent))
 
 
 def runtime_state(root):
@@ -646,6 +663,8 @@ def final_checks():
         wait_for(lambda: not our_cgroups(), 10, "cgroups to go")
     except AssertionError:
         problems.append(f"cgroups left: {our_cgroups()}")
+    if not _reused:
+        remove_cgroup_parents()
     mounts = our_mounts([os.path.join(DATA_DIR, "docker", "overlay2"),
                          os.path.join(RUN_DIR, "docker", "containerd")])
     if mounts:

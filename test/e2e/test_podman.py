@@ -27,8 +27,8 @@ class PodmanTest(unittest.TestCase):
     # Podman asks for RLIMIT_NOFILE and RLIMIT_NPROC 1048576 by default; this host's hard
     # limits are lower and without CAP_SYS_RESOURCE no runtime may raise them (runc and crun
     # fail the same way; test_rlimit_error checks our message), so the tests ask for less.
-    RUN = ("run", "--network", "none", "--ulimit", "nofile=4096:4096", "--ulimit",
-           "nproc=4096:4096")
+    RUN = ("run", "--network", "none", "--cgroup-parent", e2e.PODMAN_CGROUP_PARENT,
+           "--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096")
 
     def tearDown(self):
         for n in self.names:
@@ -46,7 +46,8 @@ class PodmanTest(unittest.TestCase):
         # Podman's default limits, where the host's hard limits are lower: our message says
         # which limit, why, and what to ask for.
         import resource
-        r = self.podman("run", "--network", "none", "--rm", "--name", self.name("rlimit"),
+        r = self.podman("run", "--network", "none", "--cgroup-parent",
+                        e2e.PODMAN_CGROUP_PARENT, "--rm", "--name", self.name("rlimit"),
                         self.image, "true")
         if min(resource.getrlimit(resource.RLIMIT_NOFILE)[1],
                resource.getrlimit(resource.RLIMIT_NPROC)[1]) >= 1048576:
