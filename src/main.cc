@@ -1,9 +1,9 @@
 // sysvisor: one binary, several roles, chosen by basename(argv[0]) or the first argument.
 #include <unistd.h>
 
-#include <cstring>
 #include <string_view>
 
+#include "personalities/mgr/mgr.h"
 #include "personalities/runc/commands.h"
 
 namespace {
@@ -19,8 +19,7 @@ int notYet(const char* role, int argc, char** argv) {
       dprintf(STDOUT_FILENO,
               "%s: the %s daemon of sysvisor.\nNot implemented yet: it arrives with a later "
               "issue.\n\nOptions:\n  --version  print the version\n  --help     show this help\n",
-              role, std::strcmp(role, "sysvisor-fs") == 0 ? "FUSE /proc and /sys emulation"
-                                                            : "manager (id ranges, storage)");
+              role, "FUSE /proc and /sys emulation");
       return 0;
     }
   }
@@ -29,7 +28,6 @@ int notYet(const char* role, int argc, char** argv) {
 }
 
 int fsMain(int argc, char** argv) { return notYet("sysvisor-fs", argc, argv); }
-int mgrMain(int argc, char** argv) { return notYet("sysvisor-mgr", argc, argv); }
 
 struct Role {
   std::string_view installedName;  // basename(argv[0])
@@ -40,7 +38,7 @@ struct Role {
 constexpr Role kRoles[] = {
     {"sysvisor-runc", "runc", sv::runc::runcMain},
     {"sysvisor-fs", "fs", fsMain},
-    {"sysvisor-mgr", "mgr", mgrMain},
+    {"sysvisor-mgr", "mgr", sv::mgr::mgrMain},
 };
 
 int usage(int fd) {

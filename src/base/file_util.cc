@@ -42,14 +42,19 @@ void writeAll(int fd, std::string_view data, const std::string& what) {
   }
 }
 
-void writeFileAtomic(int dirfd, const std::string& name, std::string_view data, unsigned mode) {
+void writeFileAtomic(int dirfd, const std::string& name, std::string_view data, unsigned mode,
+                     bool durable) {
   std::string tmp = "." + name + ".tmp";
   UniqueFd fd(SV_SYSCALL(
       ::openat(dirfd, tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode),
       "'{}'", tmp));
   try {
     writeAll(fd.get(), data, tmp);
+    // The data reaches the disk before the name points at it, and the rename before we
+    // return: after a crash the file is the old one or the new one, never empty.
+    if (durable) SV_SYSCALL(::fsync(fd.get()), "'{}'", tmp);
     SV_SYSCALL(::renameat(dirfd, tmp.c_str(), dirfd, name.c_str()), "'{}' to '{}'", tmp, name);
+    if (durable) SV_SYSCALL(::fsync(dirfd), "directory of '{}'", name);
   } catch (...) {
     ::unlinkat(dirfd, tmp.c_str(), 0);
     throw;

@@ -15,8 +15,10 @@ std::optional<std::string> readFileIfExists(const std::string& path);
 // Writes all of data to fd, retrying short writes and EINTR; throws SysError.
 void writeAll(int fd, std::string_view data, const std::string& what);
 // Writes a file next to its final name and renames it into place, so readers never see a
-// partial file. The file is created with the given mode.
-void writeFileAtomic(int dirfd, const std::string& name, std::string_view data, unsigned mode);
+// partial file. The file is created with the given mode. durable: fsync the file and the
+// directory, so the new content survives a crash of the machine too.
+void writeFileAtomic(int dirfd, const std::string& name, std::string_view data, unsigned mode,
+                     bool durable = false);
 // Writes data to an existing file (sysfs/procfs knobs); throws SysError.
 void writeFileAt(int dirfd, const std::string& path, std::string_view data);
 

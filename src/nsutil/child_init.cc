@@ -397,6 +397,7 @@ void closeInheritedFds(const LaunchPlan& plan, const InitFds& fds) noexcept {
   add(fds.execFifo);
   if (fds.mountTrees)
     for (int fd : *fds.mountTrees) add(fd);
+  add(fds.rootfsTree);
   for (size_t i = 0; i < n; ++i) {
     int k = keep[i];
     if (k < 0 || static_cast<unsigned>(k) < first) continue;
@@ -444,9 +445,17 @@ void sealChild(const LaunchPlan& plan, const InitFds& fds) noexcept {
     if (!plan.sharedMountNs)
       SV_SYSCALL(::mount(nullptr, "/", nullptr, plan.rootPropagation, nullptr), "making / {}",
                  "rslave");
-    SV_SYSCALL(::mount(plan.rootfs.c_str(), plan.rootfs.c_str(), nullptr, MS_BIND | MS_REC,
-                       nullptr),
-               "binding the rootfs '{}'", plan.rootfs);
+    if (fds.rootfsTree >= 0) {
+      // The idmapped clone of the rootfs the runtime prepared takes the rootfs's place.
+      SV_SYSCALL(static_cast<int>(::syscall(SYS_move_mount, fds.rootfsTree, "", AT_FDCWD,
+                                            plan.rootfs.c_str(), MOVE_MOUNT_F_EMPTY_PATH)),
+                 "idmapped rootfs on '{}'", plan.rootfs);
+      ::close(fds.rootfsTree);
+    } else {
+      SV_SYSCALL(::mount(plan.rootfs.c_str(), plan.rootfs.c_str(), nullptr, MS_BIND | MS_REC,
+                         nullptr),
+                 "binding the rootfs '{}'", plan.rootfs);
+    }
     UniqueFd rootfd(SV_SYSCALL(::open(plan.rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC),
                                "rootfs '{}'", plan.rootfs));
     UniqueFd procfd(SV_SYSCALL(::open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC), "/proc"));

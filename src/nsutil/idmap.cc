@@ -10,10 +10,12 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <map>
 
 #include "base/file_util.h"
 #include "base/process.h"
+#include "base/log.h"
 #include "base/sys_error.h"
 
 namespace sv::ns {
@@ -24,6 +26,25 @@ std::string mapText(const std::vector<oci::IdMapping>& maps) {
   for (const auto& m : maps) out += fmt::format("{} {} {}\n", m.containerID, m.hostID, m.size);
   return out;
 }
+UniqueFd cloneTree(const std::string& path, unsigned recursive) {
+  return UniqueFd(SV_SYSCALL(
+      static_cast<int>(::syscall(SYS_open_tree, AT_FDCWD, path.c_str(),
+                                 OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | recursive)),
+      "idmapped mount source '{}'", path));
+}
+
+// false with errno set when the filesystem refuses.
+bool idmapTree(int tree, int userns, unsigned recursive) {
+  struct mount_attr attr {};
+  attr.attr_set = MOUNT_ATTR_IDMAP;
+  attr.userns_fd = static_cast<uint64_t>(userns);
+  for (;;) {
+    if (::syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | recursive, &attr, sizeof attr) == 0)
+      return true;
+    if (errno != EINTR) return false;
+  }
+}
+
 }  // namespace
 
 UniqueFd makeUserNs(const std::string& uidMap, const std::string& gidMap) {
@@ -63,19 +84,34 @@ std::vector<UniqueFd> prepareIdmappedMounts(const LaunchPlan& plan) {
     UniqueFd& ns = userns[uid + "|" + gid];
     if (!ns) ns = makeUserNs(uid, gid);
     unsigned recursive = m.recursive ? AT_RECURSIVE : 0;
-    UniqueFd tree(SV_SYSCALL(
-        static_cast<int>(::syscall(SYS_open_tree, AT_FDCWD, m.source.c_str(),
-                                   OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | recursive)),
-        "idmapped mount source '{}'", m.source));
-    struct mount_attr attr {};
-    attr.attr_set = MOUNT_ATTR_IDMAP;
-    attr.userns_fd = static_cast<uint64_t>(ns.get());
-    SV_SYSCALL(static_cast<int>(::syscall(SYS_mount_setattr, tree.get(), "",
-                                          AT_EMPTY_PATH | recursive, &attr, sizeof attr)),
-               "idmapping '{}' (does its filesystem support idmapped mounts?)", m.source);
+    UniqueFd tree = cloneTree(m.source, recursive);
+    if (!idmapTree(tree.get(), ns.get(), recursive)) {
+      int err = errno;
+      if (m.idmapIfSupported && (err == EINVAL || err == EOPNOTSUPP || err == EPERM)) {
+        log::debug("'{}' on '{}': its filesystem cannot be idmapped ({}); bound as it is",
+                   m.source, m.destination, std::strerror(err));
+        continue;
+      }
+      throwSysError(err, "mount_setattr",
+                    fmt::format("idmapping '{}' (does its filesystem support idmapped mounts?)",
+                                m.source));
+    }
     trees[i] = std::move(tree);
   }
   return trees;
+}
+
+UniqueFd prepareIdmappedRootfs(const LaunchPlan& plan) {
+  UniqueFd ns = makeUserNs(plan.uidMap, plan.gidMap);
+  UniqueFd tree = cloneTree(plan.rootfs, AT_RECURSIVE);
+  if (!idmapTree(tree.get(), ns.get(), AT_RECURSIVE)) {
+    int err = errno;
+    throw UserError(fmt::format(
+        "cannot idmap the rootfs '{}' (mount_setattr: {}): its filesystem (or one mounted "
+        "below it) does not support idmapped mounts",
+        plan.rootfs, std::strerror(err)));
+  }
+  return tree;
 }
 
 }  // namespace sv::ns

@@ -17,6 +17,13 @@ UniqueFd makeUserNs(const std::string& uidMap, const std::string& gidMap);
 
 // One fd per plan.mounts entry: a detached idmapped tree for binds that carry uidMappings,
 // an invalid fd otherwise.
+// Binds marked idmapIfSupported whose filesystem refuses idmapping get an invalid fd (a plain
+// bind) and a debug log line.
 std::vector<UniqueFd> prepareIdmappedMounts(const LaunchPlan& plan);
+
+// A detached clone of the rootfs (with its submounts) idmapped through the plan's own user
+// namespace maps, so image files owned by host root show as root inside. Throws a UserError
+// naming the filesystem when it cannot be idmapped.
+UniqueFd prepareIdmappedRootfs(const LaunchPlan& plan);
 
 }  // namespace sv::ns

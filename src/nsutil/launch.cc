@@ -99,7 +99,8 @@ void writeMaps(pid_t pid, const LaunchPlan& plan) {
 }  // namespace
 
 Launched launchInit(const LaunchPlan& plan, int execFifoFd, int cgroupV2Fd,
-                    const std::vector<int>& mountTrees, const LaunchCallbacks& callbacks) {
+                    const std::vector<int>& mountTrees, int rootfsTree,
+                    const LaunchCallbacks& callbacks) {
   int sp[2];
   SV_SYSCALL(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp), "sync socket");
   UniqueFd parentSock(sp[0]), childSock(sp[1]);
@@ -111,7 +112,7 @@ Launched launchInit(const LaunchPlan& plan, int execFifoFd, int cgroupV2Fd,
   pid_t pid = clone3(flags, &pidfd, cgroupV2Fd);
   if (pid < 0) throwSysError(errno, "clone3", "container init");
   if (pid == 0) {
-    InitFds fds{childSock.get(), execFifoFd, &mountTrees};
+    InitFds fds{childSock.get(), execFifoFd, &mountTrees, rootfsTree};
     if (plan.needsIntermediate) intermediateMain(plan, fds);
     childMain(plan, fds, true);
   }

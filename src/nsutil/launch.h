@@ -35,15 +35,18 @@ struct LaunchCallbacks {
 // exec at once (no create/start split). cgroupV2Fd: the container's cgroup2 directory for
 // CLONE_INTO_CGROUP, or -1 (v1 cgroups are entered by the caller, see cg::BirthPlace).
 // mountTrees: per plan.mounts entry, a detached tree to move into place (idmapped binds) or -1.
+// rootfsTree: a detached (idmapped) tree of the rootfs mounted in its place, or -1 (a bind).
 // Throws UserError with the child's message.
 Launched launchInit(const LaunchPlan& plan, int execFifoFd, int cgroupV2Fd,
-                    const std::vector<int>& mountTrees, const LaunchCallbacks& callbacks = {});
+                    const std::vector<int>& mountTrees, int rootfsTree,
+                    const LaunchCallbacks& callbacks = {});
 
 // The fds the init keeps from the runtime.
 struct InitFds {
   int sync = -1;
   int execFifo = -1;
   const std::vector<int>* mountTrees = nullptr;
+  int rootfsTree = -1;
 };
 
 // Closes the runtime's fds in a freshly cloned child (all but fds' own and the preserved

@@ -163,6 +163,7 @@ void planMounts(const oci::Spec& spec, const PlanOptions& options, LaunchPlan& p
     pm.recAttrClr = opts.recAttrClr;
     pm.uidMappings = m.uidMappings;
     pm.gidMappings = m.gidMappings;
+    pm.idmapIfSupported = m.idmapIfSupported;
     if (type == "bind" || opts.bind) {
       pm.kind = MountKind::kBind;
       pm.recursive = opts.recursive;

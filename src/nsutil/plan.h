@@ -52,6 +52,7 @@ struct PlannedMount {
   bool remount = false;             // binds with flags beyond MS_BIND|MS_REC
   bool sourceIsDir = true;          // binds: create a directory (or an empty file) as target
   std::vector<oci::IdMapping> uidMappings, gidMappings;  // idmapped bind mounts
+  bool idmapIfSupported = false;  // see oci::Mount
 };
 
 struct PlannedDevice {

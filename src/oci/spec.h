@@ -90,6 +90,9 @@ struct Mount {
   std::vector<std::string> options;
   std::vector<IdMapping> uidMappings;  // idmapped bind mounts
   std::vector<IdMapping> gidMappings;
+  // Not from config.json: the system-container transform idmaps every bind it can; where the
+  // source's filesystem cannot be idmapped, the bind is made as it is.
+  bool idmapIfSupported = false;
 };
 
 enum class NsType { kPid, kNetwork, kMount, kIpc, kUts, kUser, kCgroup, kTime };

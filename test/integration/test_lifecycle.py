@@ -349,7 +349,7 @@ class Run(ContainerTest):
     def _run_with_fd3(self, b, path, extra=()):
         # The shell opens fd 3 on `path` and execs the runtime, which then holds fds 0-3.
         cid = self.new_id("fd")
-        argv = ["sh", "-c", 'exec 3<"$0"; exec "$@"', path, svtest.RUNC, "--root", self.root,
+        argv = ["sh", "-c", 'exec 3<"$0"; exec "$@"', path, svtest.RUNC, *svtest.GLOBAL_ARGS, "--root", self.root,
                 "run", "--bundle", b.path, *extra, cid]
         return svtest.run_argv(argv)
 
@@ -395,7 +395,7 @@ class GlobalFlags(ContainerTest):
     def test_single_dash_flags(self):
         b = self.bundle(args=["/probe", "id"])
         cid = self.new_id()
-        r = svtest.run_argv([svtest.RUNC, "-root", self.root, "create", "-bundle", b.path,
+        r = svtest.run_argv([svtest.RUNC, *svtest.GLOBAL_ARGS, "-root", self.root, "create", "-bundle", b.path,
                              cid])
         self.assertEqual(r.rc, 0, r)
         self.assertEqual(self.state(cid)["bundle"], b.path)

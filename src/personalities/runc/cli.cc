@@ -20,6 +20,9 @@ constexpr FlagSpec kGlobalFlags[] = {
     {"criu", "", FlagKind::kString, "path to the criu binary used for checkpoint and restore (unsupported)"},
     {"systemd-cgroup", "", FlagKind::kBool, "enable systemd cgroup support, expects cgroupsPath to be of form \"slice:prefix:name\""},
     {"rootless", "", FlagKind::kString, "ignore cgroup permission errors ('true', 'false', or 'auto')", "auto"},
+    {"no-mgr", "", FlagKind::kBool, "system containers without sysvisor-mgr: one fixed id range (231072-296607) shared by all (tests, debugging)"},
+    {"mgr-socket", "", FlagKind::kString, "sysvisor-mgr's socket", "/run/sysvisor/mgr.sock"},
+    {"oci-only", "", FlagKind::kBool, "run bundles as plain OCI containers, exactly as config.json says (no system-container transform)"},
     {"help", "h", FlagKind::kBool, "show help"},
     {"version", "v", FlagKind::kBool, "print the version"},
 };
@@ -86,6 +89,9 @@ int runcMain(int argc, char** argv) {
     g.logFormat = global.str("log-format", "text");
     g.debug = global.flag("debug");
     g.systemdCgroup = global.flag("systemd-cgroup");
+    g.noMgr = global.flag("no-mgr");
+    g.mgrSocket = global.str("mgr-socket", g.mgrSocket);
+    g.ociOnly = global.flag("oci-only");
     if (g.logFormat != "text" && g.logFormat != "json")
       throw UserError(fmt::format("unknown log-format \"{}\": use text or json", g.logFormat));
     log::init(g.log, g.logFormat == "json" ? log::Format::kJson : log::Format::kText,

@@ -1,4 +1,5 @@
 #include "personalities/runc/lifecycle.h"
+#include "personalities/runc/syscont_setup.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -170,6 +171,18 @@ UniqueFd hookStatesFd(const std::string& create, const std::string& start) {
 // Undoes a create that did not finish (after the init, if any, was killed and reaped):
 // the cgroups it made and the state directory; once hooks have started to run, poststop
 // runs too (runtime-spec: a failed create continues at delete).
+// A failed create gives back the range mgr allocated for it (or marks a kept one stopped).
+struct RangeGuard {
+  RangeGuard(const std::string& socket, const std::string& id, bool registered, bool fresh)
+      : socket(socket), id(id), armed(registered), fresh(fresh) {}
+  ~RangeGuard() {
+    if (armed) releaseRange(socket, id, fresh);
+  }
+  const std::string& socket;
+  const std::string& id;
+  bool armed, fresh;
+};
+
 struct CreateCleanup {
   CreateCleanup(const StateStore& st, std::string i) : store(st), id(std::move(i)) {}
   const StateStore& store;
@@ -249,6 +262,14 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
   StateStore store(g.root);
   std::string bundle = absoluteBundle(o.bundle);
   oci::Spec spec = loadSpec(bundle);
+  std::string rootfs =
+      spec.root.path[0] == '/' ? spec.root.path : ns::cleanPath(bundle + "/" + spec.root.path);
+  // A duplicate id fails here, before mgr is asked for (and would hand out) its range.
+  if (::access(store.dir(o.id).c_str(), F_OK) == 0)
+    throw UserError(fmt::format("container with id \"{}\" already exists", o.id));
+  std::optional<SysContSetup> syscont;
+  if (!g.ociOnly) syscont = makeSystemContainer(g, o.id, rootfs, spec);
+  RangeGuard rangeGuard(g.mgrSocket, o.id, syscont && syscont->fromMgr, syscont && syscont->fresh);
 
   ns::PlanOptions po;
   po.bundle = bundle;
@@ -300,7 +321,14 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
   // the cgroups and, through them, an orphaned init.
   s.id = o.id;
   s.bundle = bundle;
-  s.rootfs = spec.root.path[0] == '/' ? spec.root.path : ns::cleanPath(bundle + "/" + spec.root.path);
+  s.rootfs = rootfs;
+  if (syscont) {
+    s.systemContainer = true;
+    s.uidBase = syscont->range.uidBase;
+    s.gidBase = syscont->range.gidBase;
+    s.idSize = syscont->range.size;
+    if (syscont->fromMgr) s.mgrSocket = g.mgrSocket;
+  }
   s.created = nowRfc3339();
   s.ociVersion = spec.ociVersion;
   s.annotations = spec.annotations;
@@ -330,6 +358,7 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
     s.systemdUnit = unit->name;
   }
   cleanup.createdCgroups = cg::create(cgroupPaths);
+  if (syscont) delegateCgroups(cgroupPaths, syscont->range);
   // Device access is restricted before the init exists (v1 files, or a cgroup v2 eBPF program).
   cg::applyDevices(deviceRules, cgroups);
   for (const auto& w : cg::applyResources(resources, cgroups)) log::warn("{}", w);
@@ -348,6 +377,8 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
     cleanup.mountIdBefore = topMountId(plan.rootfs);
   }
   std::vector<UniqueFd> trees = ns::prepareIdmappedMounts(plan);
+  UniqueFd rootfsTree;
+  if (syscont) rootfsTree = ns::prepareIdmappedRootfs(plan);
   std::vector<int> treeFds;
   for (const auto& t : trees) treeFds.push_back(t.get());
   std::optional<ns::Launched> launched;
@@ -372,9 +403,10 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
         sendSeccompListener(plan.seccomp, s, "creating", pid, std::move(fd));
       };
     launched.emplace(ns::launchInit(plan, execFifo ? fifo.get() : -1, birthPlace->v2Fd(),
-                                    treeFds, callbacks));
+                                    treeFds, rootfsTree.get(), callbacks));
   }
   trees.clear();
+  rootfsTree.reset();
   home.reset();
   if (consoleSocket) {
     sendPtyMaster(consoleSocket.get(), launched->ptyMaster.get());
@@ -395,6 +427,7 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
   store.save(st);
   if (!o.pidFile.empty()) writePidFile(o.pidFile, st.pid);
   cleanup.armed = false;
+  rangeGuard.armed = false;
   return c;
 }
 
@@ -506,7 +539,9 @@ void destroy(const StateStore& store, const ContainerState& s) {
     log::warn("container \"{}\": {}; the cgroup is left in place", s.id, e.what());
   }
   detachSharedRootfs(s.sharedRootfsMountId, s.sharedRootfsPath);
-  // Daemon registrations are released here in later issues.
+  // The range stays with the id (docker stop + start keeps it); mgr frees it once the
+  // rootfs is gone.
+  if (!s.mgrSocket.empty()) releaseRange(s.mgrSocket, s.id, false);
   if (!s.hooksJson.empty()) {
     try {
       runWarnHooks(oci::parseHooks(s.hooksJson).poststop, s, "stopped", 0, "poststop");
@@ -849,7 +884,7 @@ int execProcess(const GlobalOptions& g, const ExecOptions& o) {
       callbacks.onSeccompListener = [&](pid_t pid, UniqueFd fd) {
         sendSeccompListener(plan.seccomp, s, "running", pid, std::move(fd));
       };
-    launched.emplace(ns::launchInit(plan, -1, birthPlace.v2Fd(), {}, callbacks));
+    launched.emplace(ns::launchInit(plan, -1, birthPlace.v2Fd(), {}, -1, callbacks));
   }
   if (!frozenLater.empty()) cg::attach(frozenLater, launched->init.pid());
   if (consoleSocket) sendPtyMaster(consoleSocket.get(), launched->ptyMaster.get());

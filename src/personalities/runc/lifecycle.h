@@ -18,6 +18,12 @@ struct GlobalOptions {
   std::string logFormat = "text";
   bool debug = false;
   bool systemdCgroup = false;
+  // System containers (the default): where sysvisor-mgr listens, or no mgr at all (a fixed
+  // id range shared by all; tests and debugging).
+  std::string mgrSocket = "/run/sysvisor/mgr.sock";
+  bool noMgr = false;
+  // Run bundles as plain OCI containers, exactly as config.json says (conformance tests).
+  bool ociOnly = false;
 };
 
 struct CreateOptions {

@@ -72,6 +72,11 @@ std::string stateToJson(const ContainerState& s) {
                       {"freezerDir", s.freezerDir},
                       {"freezerV2", s.freezerV2}};
   if (!s.systemdUnit.empty()) j["systemdUnit"] = s.systemdUnit;
+  if (s.systemContainer) {
+    j["systemContainer"] = true;
+    j["idMap"] = {s.uidBase, s.gidBase, s.idSize};
+    if (!s.mgrSocket.empty()) j["mgrSocket"] = s.mgrSocket;
+  }
   if (s.sharedRootfsMountId) {
     j["sharedRootfsMountId"] = s.sharedRootfsMountId;
     j["sharedRootfsPath"] = s.sharedRootfsPath;
@@ -108,6 +113,13 @@ ContainerState stateFromJson(const std::string& text) {
   s.systemdUnit = j.value("systemdUnit", "");
   s.sharedRootfsMountId = j.value("sharedRootfsMountId", 0);
   s.sharedRootfsPath = j.value("sharedRootfsPath", "");
+  s.systemContainer = j.value("systemContainer", false);
+  if (auto it = j.find("idMap"); it != j.end() && it->is_array() && it->size() == 3) {
+    s.uidBase = (*it)[0].get<uint32_t>();
+    s.gidBase = (*it)[1].get<uint32_t>();
+    s.idSize = (*it)[2].get<uint32_t>();
+  }
+  s.mgrSocket = j.value("mgrSocket", "");
   return s;
 }
 

@@ -42,6 +42,11 @@ struct ContainerState {
   std::string systemdUnit;  // --systemd-cgroup: the transient unit, stopped at delete
   int sharedRootfsMountId = 0;
   std::string sharedRootfsPath;
+  // A system container: its root's host ids, and the mgr socket that holds its range ("" when
+  // the range did not come from mgr), told at delete.
+  bool systemContainer = false;
+  uint32_t uidBase = 0, gidBase = 0, idSize = 0;
+  std::string mgrSocket;
 };
 
 std::string stateToJson(const ContainerState& s);

@@ -1,0 +1,128 @@
+#include "personalities/mgr/service.h"
+
+#include <sys/stat.h>
+
+#include <ctime>
+
+#include "base/file_util.h"
+#include "base/log.h"
+
+namespace sv::mgr {
+
+namespace {
+
+int64_t nowSeconds() { return static_cast<int64_t>(::time(nullptr)); }
+
+void fill(ipc::schema::IdRange::Builder b, const Allocation& a) {
+  b.setUidBase(a.uidBase);
+  b.setGidBase(a.gidBase);
+  b.setSize(a.size);
+}
+
+// Container ids come from the runtime, which validated them; mgr still refuses what could
+// not be one, so a confused caller cannot fill the table with junk.
+bool plausibleId(std::string_view id) {
+  if (id.empty() || id.size() > 1024) return false;
+  for (char c : id)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.' ||
+          c == '+'))
+      return false;
+  return true;
+}
+
+}  // namespace
+
+void Table::save(bool durable) {
+  writeFileAtomic(dataDirFd_, kFileName, alloc_.serialize(), 0600, durable);
+}
+
+bool rootfsExists(const std::string& rootfs) {
+  std::string path = rootfs;
+  if (path.ends_with("/merged")) path.resize(path.size() - 7);
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 || errno != ENOENT;
+}
+
+void Table::reap() {
+  std::vector<std::string> freed = alloc_.reap(rootfsExists);
+  for (const auto& id : freed) log::info("container {}: rootfs gone, id range freed", id);
+  if (!freed.empty()) save(true);
+}
+
+kj::Promise<void> MgrService::register_(RegisterContext context) {
+  auto p = context.getParams();
+  std::string id = p.getId().cStr(), rootfs = p.getRootfs().cStr();
+  auto r = context.getResults();
+  if (!plausibleId(id) || rootfs.empty() || rootfs[0] != '/') {
+    r.setError(fmt::format("register: invalid container id \"{}\" or rootfs \"{}\" (the rootfs "
+                           "must be an absolute path)",
+                           id, rootfs));
+    return kj::READY_NOW;
+  }
+  try {
+    table_.reap();
+    const Allocation* before = table_.alloc().find(id);
+    bool known = before != nullptr;
+    uint32_t oldBase = known ? before->uidBase : 0;
+    const Allocation& a = table_.alloc().acquire(id, rootfs, nowSeconds());
+    bool fresh = !known || a.uidBase != oldBase;
+    // A new block must be on disk before anyone uses it; a restart only changes the state.
+    table_.save(fresh);
+    fill(r.initRange(), a);
+    r.setFresh(fresh);
+    if (a.shared) {
+      std::string w = fmt::format(
+          "the id pool is exhausted: container {} shares host ids {}-{} with another container "
+          "(policy reuse; use --subid-policy no-reuse to refuse instead)",
+          id, a.uidBase, a.uidBase + a.size - 1);
+      log::warn("{}", w);
+      r.setWarning(w);
+    }
+    log::info("container {}: {} ids {}-{} (rootfs {})", id, fresh ? "allocated" : "kept",
+              a.uidBase, a.uidBase + a.size - 1, rootfs);
+  } catch (const std::exception& e) {
+    log::error("container {}: {}", id, e.what());
+    r.setError(e.what());
+  }
+  return kj::READY_NOW;
+}
+
+kj::Promise<void> MgrService::unregister(UnregisterContext context) {
+  auto p = context.getParams();
+  std::string id = p.getId().cStr();
+  bool gone = p.getGone();
+  bool known = table_.alloc().release(id, gone, nowSeconds());
+  if (known) {
+    table_.save(gone);
+    log::info("container {}: {}", id, gone ? "gone, id range freed" : "stopped, id range kept");
+  }
+  context.getResults().setKnown(known);
+  return kj::READY_NOW;
+}
+
+kj::Promise<void> MgrService::status(StatusContext context) {
+  table_.reap();
+  auto r = context.getResults();
+  const IdAllocator& alloc = table_.alloc();
+  std::vector<Allocation> all = alloc.list();
+  auto pool = r.initPool();
+  pool.setUidStart(table_.pool().uidStart);
+  pool.setGidStart(table_.pool().gidStart);
+  pool.setSize(table_.pool().size);
+  pool.setPolicy(table_.policyName());
+  pool.setBlocks(static_cast<uint32_t>(alloc.blockCount()));
+  pool.setBlocksInUse(static_cast<uint32_t>(alloc.blockCount() - alloc.freeCount()));
+  auto list = r.initContainers(static_cast<unsigned>(all.size()));
+  for (unsigned i = 0; i < all.size(); ++i) {
+    auto c = list[i];
+    c.setId(all[i].id);
+    fill(c.initRange(), all[i]);
+    c.setRunning(all[i].running);
+    c.setSince(all[i].since);
+    c.setRootfs(all[i].rootfs);
+    c.setShared(all[i].shared);
+  }
+  return kj::READY_NOW;
+}
+
+}  // namespace sv::mgr

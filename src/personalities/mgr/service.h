@@ -1,0 +1,55 @@
+// The Mgr RPC interface on top of the id allocator, with the table persisted on every change.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "ipc/mgr.capnp.h"
+#include "personalities/mgr/id_alloc.h"
+
+namespace sv::mgr {
+
+// Where the table lives and how it is saved: allocations and frees are fsynced (a block
+// handed out must never be handed out again after a crash); state-only changes are not.
+class Table {
+ public:
+  struct Pool {
+    uint32_t uidStart = 0, gidStart = 0;
+    uint64_t size = 0;
+  };
+  Table(IdAllocator& alloc, Pool pool, int dataDirFd, std::string policyName)
+      : alloc_(alloc), pool_(pool), dataDirFd_(dataDirFd), policyName_(std::move(policyName)) {}
+  const Pool& pool() const { return pool_; }
+  IdAllocator& alloc() { return alloc_; }
+  const std::string& policyName() const { return policyName_; }
+  void save(bool durable);
+  // Frees stopped containers whose rootfs is gone; saves if anything changed.
+  void reap();
+
+  static constexpr const char* kFileName = "ids.json";
+
+ private:
+  IdAllocator& alloc_;
+  Pool pool_;
+  int dataDirFd_;
+  std::string policyName_;
+};
+
+// Whether a container's rootfs still exists. Docker removes an overlay's "merged" directory
+// at every stop, so for ".../merged" the layer directory above it is what tells.
+bool rootfsExists(const std::string& rootfs);
+
+class MgrService final : public ipc::schema::Mgr::Server {
+ public:
+  explicit MgrService(Table& table) : table_(table) {}
+
+ protected:
+  kj::Promise<void> register_(RegisterContext context) override;
+  kj::Promise<void> unregister(UnregisterContext context) override;
+  kj::Promise<void> status(StatusContext context) override;
+
+ private:
+  Table& table_;
+};
+
+}  // namespace sv::mgr

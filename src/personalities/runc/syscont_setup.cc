@@ -1,0 +1,112 @@
+#include "personalities/runc/syscont_setup.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "base/log.h"
+#include "base/sys_error.h"
+#include "base/unique_fd.h"
+#include "ipc/mgr_client.h"
+#include "ipc/rpc.h"
+
+namespace sv::runc {
+
+namespace {
+
+// docker --net=host and friends arrive as a path to the host's namespace (Podman, CRI) or
+// as a missing entry (Docker; the transform refuses those).
+void refuseHostNamespaces(const oci::Spec& spec) {
+  for (const oci::Namespace& ns : namespacesToCheckAgainstHost(spec)) {
+    // The runtime runs in the host's namespaces (as Docker's shim starts it); /proc/1 may not
+    // even be ours to look at (a sandboxed pid 1).
+    std::string host = fmt::format("/proc/self/ns/{}", oci::nsProcName(ns.type));
+    struct stat a, b;
+    if (::stat(ns.path.c_str(), &a) != 0)
+      throw UserError(fmt::format("namespace path \"{}\" ({}): {}", ns.path, oci::nsName(ns.type),
+                                  std::strerror(errno)));
+    if (::stat(host.c_str(), &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+      throw SysContError(fmt::format(
+          "sysvisor-runc: a system container cannot share the host's {} namespace (\"{}\" is the "
+          "host's own; --{}=host is not supported)",
+          oci::nsName(ns.type), ns.path,
+          ns.type == oci::NsType::kNetwork ? "net" : oci::nsProcName(ns.type)));
+  }
+}
+
+// Volumes and Docker's own files (hosts, resolv.conf, hostname) show their real owners inside:
+// a host root-owned file is root-owned in the container, and what root inside writes there is
+// owned by the directory's owners on the host, whichever range the container has.
+void idmapBinds(oci::Spec& spec, const IdRange& r) {
+  for (oci::Mount& m : spec.mounts) {
+    bool bind = m.type == "bind" || std::find_if(m.options.begin(), m.options.end(), [](auto& o) {
+                                      return o == "bind" || o == "rbind";
+                                    }) != m.options.end();
+    if (!bind || !m.uidMappings.empty()) continue;
+    // Device nodes (devtmpfs: /dev/null behind /dev/kmsg, --device) keep their own owners.
+    if (m.source.starts_with("/dev/")) continue;
+    m.uidMappings = {{0, r.uidBase, r.size}};
+    m.gidMappings = {{0, r.gidBase, r.size}};
+    m.idmapIfSupported = true;
+  }
+}
+
+}  // namespace
+
+SysContSetup makeSystemContainer(const GlobalOptions& g, const std::string& id,
+                                 const std::string& rootfs, oci::Spec& spec) {
+  SysContSetup out;
+  SysContInputs in;
+  if (!specHasIdMappings(spec)) {
+    if (g.noMgr) {
+      log::warn("container {}: --no-mgr: using the fixed id range {}-{} shared by every such "
+                "container",
+                id, kNoMgrRange.uidBase, kNoMgrRange.uidBase + kNoMgrRange.size - 1);
+      in.range = kNoMgrRange;
+    } else {
+      // The connection is closed (and its event loop gone) before anything is cloned.
+      ipc::MgrClient::Registered r = ipc::MgrClient(g.mgrSocket).registerContainer(id, rootfs);
+      if (!r.warning.empty()) log::warn("{}", r.warning);
+      in.range = IdRange{r.range.uidBase, r.range.gidBase, r.range.size};
+      out.fromMgr = true;
+      out.fresh = r.fresh;
+    }
+  }
+  try {
+    SysContResult res = toSystemContainer(spec, in);
+    for (const auto& n : res.notes) log::debug("container {}: {}", id, n);
+    refuseHostNamespaces(spec);
+    out.range = res.range;
+    idmapBinds(spec, res.range);
+  } catch (...) {
+    if (out.fromMgr) releaseRange(g.mgrSocket, id, out.fresh);
+    throw;
+  }
+  return out;
+}
+
+void releaseRange(const std::string& mgrSocket, const std::string& id, bool gone) noexcept {
+  try {
+    ipc::MgrClient(mgrSocket).unregisterContainer(id, gone);
+  } catch (const std::exception& e) {
+    log::warn("container {}: telling sysvisor-mgr: {}", id, e.what());
+  }
+}
+
+void delegateCgroups(const std::vector<std::string>& paths, const IdRange& range) {
+  for (const auto& path : paths) {
+    UniqueFd dir(SV_SYSCALL(::open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC), "'{}'", path));
+    SV_SYSCALL(::fchownat(dir.get(), "", range.uidBase, range.gidBase, AT_EMPTY_PATH),
+               "delegating cgroup '{}'", path);
+    // cgroup2 (the kernel's delegation rules): the container may move processes and enable
+    // controllers below; v1 directories carry no such files (ENOENT is fine there).
+    for (const char* f : {"cgroup.procs", "cgroup.subtree_control", "cgroup.threads"})
+      if (::fchownat(dir.get(), f, range.uidBase, range.gidBase, 0) != 0 && errno != ENOENT)
+        throwSysError(errno, "fchownat", fmt::format("'{}/{}'", path, f));
+  }
+}
+
+}  // namespace sv::runc

@@ -1,0 +1,42 @@
+// The runtime's side of turning a bundle into a system container: what needs the host (the id
+// range from sysvisor-mgr, the host's namespaces, cgroup ownership), around the pure
+// transform in syscont.h.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "oci/spec.h"
+#include "personalities/runc/lifecycle.h"
+#include "personalities/runc/syscont.h"
+
+namespace sv::runc {
+
+// What create learned, for cleanup and for delete.
+struct SysContSetup {
+  IdRange range;
+  bool fromMgr = false;  // mgr holds a range for this id: delete (or a failed create) tells it
+  bool fresh = false;    // mgr allocated the range for this create (a failed create frees it)
+};
+
+// The range used with --no-mgr (Sysbox's fallback, 231072), the same for every container.
+inline constexpr IdRange kNoMgrRange{231072, 231072, 65536};
+
+// Turns spec into a system container: its id range (kept from the spec's own mappings, or
+// from mgr, or the fixed one with --no-mgr), then the transform, then the checks that need the
+// host (a namespace path that is the host's own is --pid=host and the like). rootfs is the
+// absolute rootfs path mgr watches to know when the container is gone for good.
+SysContSetup makeSystemContainer(const GlobalOptions& g, const std::string& id,
+                                 const std::string& rootfs, oci::Spec& spec);
+
+// Tells mgr the container stopped (gone = false, its range stays with its id) or never came
+// to be (gone = true). Never throws: a down mgr costs a warning, and mgr frees the range
+// itself once the rootfs is gone.
+void releaseRange(const std::string& mgrSocket, const std::string& id, bool gone) noexcept;
+
+// Delegation: the container's root owns its cgroup directories (v2 also the files the kernel
+// requires to be writable for delegation), so systemd and Docker inside can make cgroups.
+void delegateCgroups(const std::vector<std::string>& paths, const IdRange& range);
+
+}  // namespace sv::runc

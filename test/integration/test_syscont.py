@@ -1,0 +1,202 @@
+"""System containers from OCI bundles (root, no Docker): sysvisor-runc without --oci-only asks
+a private sysvisor-mgr for an exclusive id range and turns the bundle into a system container
+(user + cgroup + time namespaces, full capabilities for root, idmapped rootfs and binds).
+Checks what a user of the container and of the host sees, and what is refused.
+"""
+
+import atexit
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from test_mgr import Mgr, BIN, BLOCK  # noqa: E402
+
+# One private mgr for the module, started before svtest reads SV_RUNC_GLOBAL_ARGS.
+_MGR_DIR = tempfile.mkdtemp(prefix="svit-sc-mgr-")
+MGR = Mgr(_MGR_DIR)
+MGR.start()
+atexit.register(shutil.rmtree, _MGR_DIR, True)
+atexit.register(MGR.stop)
+os.environ["SV_RUNC_GLOBAL_ARGS"] = f"--mgr-socket {MGR.paths['mgr.sock']}"
+
+from svtest import *  # noqa: E402,F401,F403
+import svtest  # noqa: E402
+
+POOL_START = int([l for l in open(MGR.paths["subuid"]).read().splitlines()
+                  if l.startswith("sysvisor:")][0].split(":")[1])
+CAP_LAST = int(open("/proc/sys/kernel/cap_last_cap").read())
+ALL_CAPS = (1 << (CAP_LAST + 1)) - 1
+
+
+def uid_map_of(text):
+    return [tuple(int(x) for x in l.split()) for l in text.strip().splitlines()]
+
+
+class SysContTest(svtest.ContainerTest):
+    def sc_bundle(self, *args, **kw):
+        return self.bundle(args=["/probe", *args], **kw)
+
+    def mgr_entry(self, cid):
+        return {c["id"]: c for c in MGR.status()["containers"]}.get(cid)
+
+    def test_uid_map_is_an_exclusive_range_in_the_pool(self):
+        r = self.probe("cat", "/proc/self/uid_map")
+        (inside, base, size), = uid_map_of(r.out)
+        self.assertEqual((inside, size), (0, BLOCK))
+        self.assertTrue(POOL_START <= base < POOL_START + 268435456, base)
+        g = uid_map_of(self.probe("cat", "/proc/self/gid_map").out)
+        self.assertEqual(g[0][2], BLOCK)
+
+    def test_five_containers_five_disjoint_ranges_and_host_ps(self):
+        bases = []
+        for i in range(5):
+            b = self.sc_bundle("sleep", "30")
+            cid, _ = self.create(b)
+            self.start(cid)
+            pid = self.state(cid)["pid"]
+            with open(f"/proc/{pid}/uid_map") as f:
+                base = uid_map_of(f.read())[0][1]
+            # ps on the host: the container's root is base+0.
+            st = os.stat(f"/proc/{pid}")
+            self.assertEqual(st.st_uid, base)
+            ps = subprocess.run(["ps", "-o", "uid=", "-p", str(pid)], capture_output=True,
+                                text=True).stdout.strip()
+            self.assertEqual(int(ps), base)
+            bases.append(base)
+            self.assertEqual(self.mgr_entry(cid)["uidBase"], base)
+        self.assertEqual(len(set(bases)), 5)
+        s = sorted(bases)
+        for a, b in zip(s, s[1:]):
+            self.assertGreaterEqual(b - a, BLOCK)
+
+    def test_all_eight_namespaces_differ_from_the_hosts(self):
+        r = self.probe("ns")
+        ns = parse_kv(r.out)
+        for kind in ("cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"):
+            self.assertIn(kind, ns)
+            self.assertNotEqual(ns[kind], host_ns(kind), kind)
+
+    def test_root_has_every_capability_and_user_1000_none(self):
+        caps = parse_kv(self.probe("caps").out)
+        for k in ("CapEff", "CapPrm", "CapBnd"):
+            self.assertEqual(int(caps[k], 16), ALL_CAPS, k)
+
+        def as_user(spec):
+            spec["process"]["user"] = {"uid": 1000, "gid": 1000}
+        caps = parse_kv(self.probe("caps", mutate=as_user).out)
+        self.assertEqual(int(caps["CapEff"], 16), 0)
+        self.assertEqual(int(caps["CapPrm"], 16), 0)
+
+    def test_image_files_root_owned_inside_untouched_on_host(self):
+        b = self.sc_bundle("stat", "/bin/busybox")
+        before = os.stat(os.path.join(b.rootfs, "bin", "busybox"))
+        self.assertEqual((before.st_uid, before.st_gid), (0, 0))
+        st = parse_kv(self.run_container(b).out)
+        self.assertEqual((st["uid"], st["gid"]), ("0", "0"))
+        after = os.stat(os.path.join(b.rootfs, "bin", "busybox"))
+        self.assertEqual((after.st_uid, after.st_gid), (0, 0))
+        # Root inside may write where image root may: the rootfs is writable.
+        b2 = self.sc_bundle("write", "/etc/created-inside", "hello")
+        self.assertEqual(self.run_container(b2).rc, 0)
+        self.assertEqual(open(os.path.join(b2.rootfs, "etc", "created-inside")).read(), "hello")
+
+    def test_shared_directory_between_two_ranges(self):
+        shared = os.path.join(self.tmp, "shared")
+        os.mkdir(shared, 0o755)  # root-owned, no chmod 777
+        a = self.sc_bundle("write", "/data/from-a", "a")
+        a.add_mount("/data", "bind", shared, ["rbind", "rw"])
+        self.assertEqual(self.run_container(a).rc, 0)
+        host = os.stat(os.path.join(shared, "from-a"))
+        self.assertEqual((host.st_uid, host.st_gid), (0, 0))
+        b = self.sc_bundle("stat", "/data/from-a")
+        b.add_mount("/data", "bind", shared, ["rbind", "rw"])
+        st = parse_kv(self.run_container(b).out)
+        self.assertEqual((st["uid"], st["gid"]), ("0", "0"))
+        c = self.sc_bundle("write", "/data/from-a", "b overwrote")
+        c.add_mount("/data", "bind", shared, ["rbind", "rw"])
+        self.assertEqual(self.run_container(c).rc, 0)
+        self.assertEqual(os.stat(shared).st_mode & 0o777, 0o755)
+
+    def test_delete_keeps_the_range_for_the_id_and_removed_rootfs_frees_it(self):
+        b = self.sc_bundle("sleep", "30")
+        cid, _ = self.create(b)
+        base = self.mgr_entry(cid)["uidBase"]
+        self.assertEqual(self.mgr_entry(cid)["state"], "running")
+        self.runc_ok("delete", "--force", cid)
+        self.assertEqual(self.mgr_entry(cid)["state"], "stopped")
+        # Same id again (docker stop; docker start): the same range.
+        cid2, _ = self.create(b, cid=cid)
+        pid = self.state(cid2)["pid"]
+        with open(f"/proc/{pid}/uid_map") as f:
+            self.assertEqual(uid_map_of(f.read())[0][1], base)
+        self.runc_ok("delete", "--force", cid)
+        shutil.rmtree(b.path)
+        self.assertIsNone(self.mgr_entry(cid))
+
+    def test_mgr_down_fails_create_and_leaves_nothing(self):
+        b = self.sc_bundle("id")
+        cid = self.new_id("down")
+        r = self.runc("--mgr-socket", os.path.join(self.tmp, "no.sock"), "create", "--bundle",
+                      b.path, cid)
+        self.assertNotEqual(r.rc, 0)
+        self.assertIn("sysvisor-mgr is not running (start it with", r.err)
+        self.assertNotEqual(self.runc("state", cid).rc, 0)
+
+    def test_no_mgr_uses_the_fixed_range_and_says_so(self):
+        log = os.path.join(self.tmp, "runc.log")
+        b = self.sc_bundle("cat", "/proc/self/uid_map")
+        r = self.runc("--no-mgr", "--log", log, "run", "--bundle", b.path, self.new_id("nomgr"))
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(uid_map_of(r.out), [(0, 231072, BLOCK)])
+        self.assertIn("--no-mgr", open(log).read())
+
+    def test_refused_host_namespaces_and_privileged(self):
+        cases = [
+            (lambda b: b.drop_namespace("pid"), "pid"),
+            (lambda b: b.drop_namespace("network"), "net"),
+            (lambda b: b.set_namespace("network", f"/proc/{os.getpid()}/ns/net"), "--net=host"),
+        ]
+        for mutate, needle in cases:
+            b = self.sc_bundle("id")
+            mutate(b)
+            cid = self.new_id("refuse")
+            r = self.runc("run", "--bundle", b.path, cid)
+            self.assertNotEqual(r.rc, 0)
+            self.assertIn(needle, r.err)
+            self.assertIsNone(self.mgr_entry(cid), "a refused create keeps no range")
+
+        def privileged(spec):
+            spec["linux"]["maskedPaths"] = []
+            spec["linux"]["readonlyPaths"] = []
+            spec["linux"]["resources"] = {"devices": [{"allow": True, "access": "rwm"}]}
+            caps = [f"CAP_{n}" for n in ("SYS_ADMIN", "NET_ADMIN", "SYS_MODULE")]
+            for k in ("bounding", "effective", "permitted"):
+                spec["process"]["capabilities"][k] = caps
+        b = self.sc_bundle("id", mutate=privileged)
+        r = self.runc("run", "--bundle", b.path, self.new_id("priv"))
+        self.assertNotEqual(r.rc, 0)
+        self.assertIn("--privileged is not supported", r.err)
+
+    def test_spec_mappings_kept_and_validated(self):
+        def remap(base, size):
+            def m(spec):
+                spec["linux"]["namespaces"].append({"type": "user"})
+                spec["linux"]["uidMappings"] = [{"containerID": 0, "hostID": base, "size": size}]
+                spec["linux"]["gidMappings"] = [{"containerID": 0, "hostID": base, "size": size}]
+            return m
+        r = self.probe("cat", "/proc/self/uid_map", mutate=remap(300000, 65536))
+        self.assertEqual(uid_map_of(r.out), [(0, 300000, 65536)])
+        b = self.sc_bundle("id", mutate=remap(300000, 1000))
+        r = self.runc("run", "--bundle", b.path, self.new_id("badmap"))
+        self.assertNotEqual(r.rc, 0)
+        self.assertIn("65536", r.err)
+
+
+if __name__ == "__main__":
+    svtest.main()
