@@ -363,6 +363,8 @@ def cleanup(env, spawner, workdir):
             print(f"bench: removing {NAME_PREFIX} containers failed: {e}", file=sys.stderr)
         env.stop()
         import e2e
+        if e2e.MGR is not None:
+            e2e.MGR.stop()
         left = e2e.processes_with(RUN_DIR)
         if left:
             print("bench: processes left behind:\n  " + "\n  ".join(left), file=sys.stderr)

@@ -151,7 +151,10 @@ class Runtime:
         return cid
 
     def call(self, *args, capture=False, check=True, rss_helper=None):
-        argv = [self.path, "--root", self.root, *args]
+        # The plain OCI lifecycle against runc's and crun's: sysvisor-runc without the
+        # system-container transform (bench/docker_run.py measures system containers).
+        extra = ["--oci-only"] if self.name == "sysvisor-runc" else []
+        argv = [self.path, *extra, "--root", self.root, *args]
         res = self.spawner.run(rss_helper.wrap(argv) if rss_helper else argv, capture=capture)
         if check and res.code != 0:
             raise BenchError(f"{self.name}: `{' '.join(argv)}` exited {res.code}: "

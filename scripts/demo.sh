@@ -19,6 +19,25 @@ meson install -C "$BUILD_DIR" --quiet
 
 # Use the binary just installed, whatever PATH says.
 RUNC=/usr/local/bin/sysvisor-runc
+MGR=/usr/local/bin/sysvisor-mgr
+
+# sysvisor-runc asks sysvisor-mgr for every system container's exclusive id range. A mgr
+# already running is restarted so it is the binary just installed (its table is kept).
+echo "==> sysvisor-mgr (log: /var/log/sysvisor-mgr.log)"
+if [[ -d /run/systemd/system ]]; then
+  systemctl daemon-reload
+  systemctl enable sysvisor-mgr.service >/dev/null 2>&1 || true
+  systemctl restart sysvisor-mgr.service
+else
+  if [[ -f /run/sysvisor/mgr.pid ]] && "$MGR" status >/dev/null 2>&1; then
+    old=$(cat /run/sysvisor/mgr.pid)
+    kill -TERM "$old" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$old" 2>/dev/null || break; sleep 0.1; done
+  fi
+  setsid nohup "$MGR" >/dev/null 2>&1 </dev/null &
+fi
+for _ in $(seq 100); do "$MGR" status >/dev/null 2>&1 && break; sleep 0.1; done
+"$MGR" status >/dev/null || { echo "sysvisor-mgr did not start; see /var/log/sysvisor-mgr.log" >&2; exit 1; }
 
 echo "==> bundle in $DEMO_DIR"
 # The rootfs is rebuilt from scratch each time; nothing outside $DEMO_DIR is touched.
@@ -90,4 +109,6 @@ fi
 echo "==> docker run --rm --runtime sysvisor-runc --network none $IMAGE"
 "$DOCKER" run --rm --runtime sysvisor-runc --network none "$IMAGE" \
   bash -c '. /etc/os-release; echo "hello from $PRETTY_NAME in a sysvisor container"; hostname'
+echo "==> sysvisor-mgr status"
+"$MGR" status
 echo "==> try: docker run --rm -it --runtime sysvisor-runc --network none $IMAGE"

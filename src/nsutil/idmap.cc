@@ -101,15 +101,16 @@ std::vector<UniqueFd> prepareIdmappedMounts(const LaunchPlan& plan) {
   return trees;
 }
 
-UniqueFd prepareIdmappedRootfs(const LaunchPlan& plan) {
-  UniqueFd ns = makeUserNs(plan.uidMap, plan.gidMap);
-  UniqueFd tree = cloneTree(plan.rootfs, AT_RECURSIVE);
+UniqueFd prepareIdmappedRootfs(const std::string& rootfs, const std::string& uidMap,
+                               const std::string& gidMap) {
+  UniqueFd ns = makeUserNs(uidMap, gidMap);
+  UniqueFd tree = cloneTree(rootfs, AT_RECURSIVE);
   if (!idmapTree(tree.get(), ns.get(), AT_RECURSIVE)) {
     int err = errno;
     throw UserError(fmt::format(
         "cannot idmap the rootfs '{}' (mount_setattr: {}): its filesystem (or one mounted "
         "below it) does not support idmapped mounts",
-        plan.rootfs, std::strerror(err)));
+        rootfs, std::strerror(err)));
   }
   return tree;
 }

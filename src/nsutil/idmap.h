@@ -21,9 +21,10 @@ UniqueFd makeUserNs(const std::string& uidMap, const std::string& gidMap);
 // bind) and a debug log line.
 std::vector<UniqueFd> prepareIdmappedMounts(const LaunchPlan& plan);
 
-// A detached clone of the rootfs (with its submounts) idmapped through the plan's own user
-// namespace maps, so image files owned by host root show as root inside. Throws a UserError
-// naming the filesystem when it cannot be idmapped.
-UniqueFd prepareIdmappedRootfs(const LaunchPlan& plan);
+// A detached clone of the rootfs (with its submounts) idmapped through the container's user
+// namespace maps ("0 100000 65536\n" lines), so image files owned by host root show as root
+// inside. Throws a UserError naming the filesystem when it cannot be idmapped.
+UniqueFd prepareIdmappedRootfs(const std::string& rootfs, const std::string& uidMap,
+                               const std::string& gidMap);
 
 }  // namespace sv::ns

@@ -219,6 +219,74 @@ class Daemon:
         self.proc = None
 
 
+class MgrEnv:
+    """A private sysvisor-mgr for the clients' system containers: its own socket, table and
+    subuid/subgid files under RUN_DIR (ids from 1000000000 on, clear of the host's usual
+    entries and below 2^31, which `ps` prints as negative), so the host's mgr and /etc/subuid are never touched. The runtime finds it through
+    SYSVISOR_MGR_SOCKET, which dockerd, containerd and podman pass down to it."""
+
+    def __init__(self, base_dir=RUN_DIR):
+        self.dir = os.path.join(base_dir, "mgr")
+        self.sock = os.path.join(self.dir, "mgr.sock")
+        files = {n: os.path.join(self.dir, n) for n in ("subuid", "subgid", "login.defs")}
+        self.flags = ["--socket", self.sock, "--run-dir", self.dir,
+                      "--data-root", os.path.join(self.dir, "data"),
+                      "--log", os.path.join(self.dir, "mgr.log"),
+                      "--subuid", files["subuid"], "--subgid", files["subgid"],
+                      "--login-defs", files["login.defs"]]
+        self.bin = os.path.realpath(RUNC)
+        self.daemon = Daemon("sysvisor-mgr", [self.bin, "mgr", *self.flags],
+                             os.path.join(base_dir, "mgr.harness.pid"), self._ready,
+                             os.path.join(self.dir, "mgr.stdout"))
+        os.makedirs(self.dir, exist_ok=True)
+        for name, path in files.items():
+            if not os.path.exists(path):
+                with open(path, "w") as f:
+                    f.write("SUB_UID_MIN 1000000000\nSUB_GID_MIN 1000000000\n"
+                            if name == "login.defs" else "")
+
+    def _ready(self):
+        return os.path.exists(self.sock) and self.status(check=False) is not None
+
+    def start(self):
+        os.environ["SYSVISOR_MGR_SOCKET"] = self.sock
+        self.daemon.start()
+
+    def stop(self):
+        # What it still holds once every client daemon is gone, for final_checks.
+        if self.daemon.proc is not None:
+            st = self.status(check=False)
+            self.left = None if st is None else [c["id"] for c in st["containers"]]
+        self.daemon.stop()
+
+    left = []
+
+    def status(self, check=True):
+        r = run([self.bin, "mgr", "status", "--json", *self.flags], timeout=10)
+        if r.rc != 0:
+            if check:
+                raise AssertionError(f"mgr status: {r!r}")
+            return None
+        return json.loads(r.out)
+
+    def entry(self, container_id):
+        return {c["id"]: c for c in self.status()["containers"]}.get(container_id)
+
+
+MGR = None
+
+
+def ensure_mgr(base_dir=RUN_DIR):
+    """Starts the private mgr once per process, before any client daemon (they inherit the
+    socket's path); stopped after them."""
+    global MGR
+    if MGR is None:
+        MGR = MgrEnv(base_dir)
+        MGR.start()
+        _cleanup_stack.append(MGR.stop)
+    return MGR
+
+
 def tail(path, n=40):
     try:
         with open(path, errors="replace") as f:
@@ -277,6 +345,8 @@ class DockerEnv:
             timeout=10).rc == 0
 
     def start(self):
+        ensure_mgr(self.base_dir)
+        self.env["SYSVISOR_MGR_SOCKET"] = MGR.sock
         self.write_config()
         self.daemon.start()
         _runtime_roots.append(self.runtime_root)
@@ -417,6 +487,7 @@ class ContainerdEnv:
         return os.path.exists(self.sock) and self.ctr("version", timeout=10).rc == 0
 
     def start(self):
+        ensure_mgr()
         self.write_config()
         self.daemon.start()
         _runtime_roots.append(self.runtime_root())
@@ -471,6 +542,7 @@ class Podman:
     sysvisor-runc as its OCI runtime."""
 
     def __init__(self):
+        ensure_mgr()
         self.root = os.path.join(DATA_DIR, "podman")
         self.runroot = os.path.join(RUN_DIR, "podman")
         self.tmpdir = os.path.join(RUN_DIR, "podman-tmp")
@@ -676,6 +748,13 @@ def final_checks():
         state = runtime_state(root)
         if state:
             problems.append(f"runtime state left in {root}: {state}")
+    if MGR is not None:
+        # Every container is gone, so every range must be free again (mgr frees a range once
+        # the container's rootfs is gone).
+        if MGR.left is None:
+            problems.append("sysvisor-mgr did not answer before it was stopped")
+        elif MGR.left:
+            problems.append(f"id ranges left in sysvisor-mgr: {MGR.left}")
     return problems
 
 

@@ -150,10 +150,32 @@ class MgrTest(unittest.TestCase):
         m.start()
         uid = entry(m.paths["subuid"])
         gid = entry(m.paths["subgid"])
-        self.assertGreaterEqual(int(uid[1]), 1000000000)
+        # Both files get the same start (uid base == gid base for every container): the
+        # stricter of the two limits.
         self.assertGreaterEqual(int(gid[1]), 2000000000)
+        self.assertEqual(uid[1], gid[1])
         ub, gb, size, _ = m.register("c1", self.rootfs_of("c1"))
         self.assertEqual((ub, gb, size), (int(uid[1]), int(gid[1]), BLOCK))
+
+    def test_subuid_and_subgid_get_a_common_start(self):
+        # subgid is taken where subuid is free: both entries move past it.
+        m = self.mgr(subuid="", subgid="other:100000:2000000\n")
+        m.start()
+        uid, gid = entry(m.paths["subuid"]), entry(m.paths["subgid"])
+        self.assertEqual(uid[1], gid[1])
+        self.assertGreaterEqual(int(uid[1]), 2100000)
+        # Existing entries that disagree: refused with what to do.
+        m.stop()
+        with open(m.paths["subgid"], "w") as f:
+            f.write(f"sysvisor:{int(uid[1]) + 65536}:{POOL}\n")
+        p = m.start(wait=False)
+        m.proc = None
+        p.wait(10)
+        err = p.stderr.read()
+        p.stdout.close()
+        p.stderr.close()
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("start at different ids", err)
 
     def test_five_containers_get_disjoint_ranges_in_the_entry(self):
         m = self.mgr()

@@ -506,6 +506,36 @@ TEST_CASE("a non-root user keeps the capabilities the spec gives", "[syscont]") 
   CHECK(caps.bounding.size() == 14);
 }
 
+TEST_CASE("SYSVISOR_HONOR_CAPS=true keeps root's capabilities as the spec says", "[syscont]") {
+  for (const char* value : {"true", "TRUE", "1"}) {
+    json j = dockerJson();
+    j["process"]["env"].push_back(std::string("SYSVISOR_HONOR_CAPS=") + value);
+    j["process"]["capabilities"]["effective"] = json::array({"CAP_NET_ADMIN"});
+    auto spec = parse(j);
+    toSystemContainer(spec, fromMgr());
+    CHECK(spec.process->capabilities->effective.size() == 1);
+  }
+  json j = dockerJson();
+  j["process"]["env"].push_back("SYSVISOR_HONOR_CAPS=false");
+  auto spec = parse(j);
+  toSystemContainer(spec, fromMgr());
+  CHECK(spec.process->capabilities->effective.size() == allCaps().size());
+}
+
+TEST_CASE("Docker's ping_group_range is clamped to the mapped groups", "[syscont]") {
+  json j = dockerJson();
+  j["linux"]["sysctl"] = {{"net.ipv4.ping_group_range", "0 2147483647"},
+                          {"net.ipv4.ip_unprivileged_port_start", "0"}};
+  auto spec = parse(j);
+  toSystemContainer(spec, fromMgr());
+  CHECK(spec.linux->sysctl.at("net.ipv4.ping_group_range") == "0 65535");
+  CHECK(spec.linux->sysctl.at("net.ipv4.ip_unprivileged_port_start") == "0");
+  j["linux"]["sysctl"] = {{"net.ipv4.ping_group_range", "100 200"}};
+  auto kept = parse(j);
+  toSystemContainer(kept, fromMgr());
+  CHECK(kept.linux->sysctl.at("net.ipv4.ping_group_range") == "100 200");
+}
+
 TEST_CASE("the AppArmor profile is dropped with a note, the SELinux label kept", "[syscont]") {
   json j = dockerJson();
   j["process"]["selinuxLabel"] = "system_u:system_r:container_t:s0:c1,c2";

@@ -8,6 +8,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <capnp/rpc-twoparty.h>
 #include <cstring>
 #include <kj/async-unix.h>
@@ -49,29 +50,60 @@ UniqueFd lockSingleInstance(const std::string& runDir) {
   return fd;
 }
 
-// Makes sure /etc/subuid (or subgid) holds our pool; returns its first id.
-uint32_t ensureSubid(const std::string& path, const std::string& loginDefs, bool gid,
-                     uint64_t size) {
-  std::string text = readFileIfExists(path).value_or("");
-  SubidLimits limits = parseLoginDefs(readFileIfExists(loginDefs).value_or(""), gid);
-  EnsureResult r = ensureEntry(text, "sysvisor", size, limits, path);
-  if (r.changed) {
-    struct stat st;
-    mode_t mode = ::stat(path.c_str(), &st) == 0 ? (st.st_mode & 07777) : 0644;
-    size_t slash = path.rfind('/');
-    std::string dir = slash == std::string::npos ? std::string(".") : path.substr(0, slash + 1);
-    std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
-    UniqueFd dfd(SV_SYSCALL(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC), "'{}'", dir));
-    // Other tools (useradd, podman) edit these files too: write the whole file atomically.
-    writeFileAtomic(dfd.get(), name, r.text, mode, true);
-    log::info("added sysvisor:{}:{} to {}", r.start, r.count, path);
+// One of /etc/subuid, /etc/subgid: its text, its limits from login.defs, and our entry.
+struct SubidFile {
+  std::string path;
+  std::string text;
+  SubidLimits limits;
+  EnsureResult entry;
+};
+
+void writeSubid(const SubidFile& f) {
+  if (!f.entry.changed) return;
+  struct stat st;
+  mode_t mode = ::stat(f.path.c_str(), &st) == 0 ? (st.st_mode & 07777) : 0644;
+  size_t slash = f.path.rfind('/');
+  std::string dir = slash == std::string::npos ? std::string(".") : f.path.substr(0, slash + 1);
+  std::string name = slash == std::string::npos ? f.path : f.path.substr(slash + 1);
+  UniqueFd dfd(SV_SYSCALL(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC), "'{}'", dir));
+  // Other tools (useradd, podman) edit these files too: write the whole file atomically.
+  writeFileAtomic(dfd.get(), name, f.entry.text, mode, true);
+  log::info("added sysvisor:{}:{} to {}", f.entry.start, f.entry.count, f.path);
+}
+
+// Makes sure /etc/subuid and /etc/subgid hold our pool, at the same start in both, so every
+// container's uid base equals its gid base (what id-mapping validation and the overlay upper
+// dir's shifting rely on); returns that start.
+uint32_t ensureSubids(const MgrOptions& o) {
+  std::string defs = readFileIfExists(o.loginDefs).value_or("");
+  SubidFile u{o.subuid, readFileIfExists(o.subuid).value_or(""), parseLoginDefs(defs, false), {}};
+  SubidFile g{o.subgid, readFileIfExists(o.subgid).value_or(""), parseLoginDefs(defs, true), {}};
+  // Each file's hole search starts where the other's ended, until both agree (the starts
+  // only grow, so this ends, at the latest when a file has no hole left and throws).
+  uint64_t from = std::max(u.limits.min, g.limits.min);
+  for (int round = 0; round < 64; ++round) {
+    SubidLimits lu = u.limits, lg = g.limits;
+    lu.min = lg.min = from;
+    u.entry = ensureEntry(u.text, "sysvisor", o.poolSize, lu, u.path);
+    g.entry = ensureEntry(g.text, "sysvisor", o.poolSize, lg, g.path);
+    if (u.entry.start == g.entry.start) break;
+    if (!u.entry.changed && !g.entry.changed)
+      throw UserError(fmt::format(
+          "the sysvisor entries of {} ({}) and {} ({}) start at different ids; make them equal "
+          "(remove both lines to let sysvisor-mgr place them) and start it again",
+          u.path, u.entry.start, g.path, g.entry.start));
+    from = std::max(u.entry.start, g.entry.start);
   }
-  if (r.start + r.count > (uint64_t{1} << 32))
-    throw UserError(fmt::format("the sysvisor entry in {} ends beyond id 4294967295", path));
-  if (r.count < size)
-    throw UserError(fmt::format("the sysvisor entry in {} holds {} ids, fewer than {}", path,
-                                r.count, size));
-  return static_cast<uint32_t>(r.start);
+  if (u.entry.start != g.entry.start)
+    throw UserError(fmt::format("no common free range of {} ids in {} and {}", o.poolSize,
+                                u.path, g.path));
+  for (const SubidFile* f : {&u, &g}) {
+    if (f->entry.count < o.poolSize)
+      throw UserError(fmt::format("the sysvisor entry in {} holds {} ids, fewer than {}",
+                                  f->path, f->entry.count, o.poolSize));
+    writeSubid(*f);
+  }
+  return static_cast<uint32_t>(u.entry.start);
 }
 
 void loadTable(IdAllocator& alloc, const std::string& dataRoot) {
@@ -132,8 +164,8 @@ int runDaemon(const MgrOptions& o) {
   UniqueFd dataDir(SV_SYSCALL(::open(o.dataRoot.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC),
                               "'{}'", o.dataRoot));
 
-  uint32_t uidStart = ensureSubid(o.subuid, o.loginDefs, false, o.poolSize);
-  uint32_t gidStart = ensureSubid(o.subgid, o.loginDefs, true, o.poolSize);
+  uint32_t uidStart = ensureSubids(o);
+  uint32_t gidStart = uidStart;
   IdAllocator alloc(uidStart, gidStart, o.poolSize, o.policy);
   loadTable(alloc, o.dataRoot);
   Table table(alloc, {uidStart, gidStart, o.poolSize}, dataDir.get(), o.policy == SubidPolicy::kReuse ? "reuse" : "no-reuse");

@@ -1,6 +1,8 @@
 // The runc role: global flags, the command table, usage and error reporting like runc's.
 #include <unistd.h>
 
+#include <cstdlib>
+
 #include <fmt/format.h>
 
 #include "base/log.h"
@@ -21,7 +23,7 @@ constexpr FlagSpec kGlobalFlags[] = {
     {"systemd-cgroup", "", FlagKind::kBool, "enable systemd cgroup support, expects cgroupsPath to be of form \"slice:prefix:name\""},
     {"rootless", "", FlagKind::kString, "ignore cgroup permission errors ('true', 'false', or 'auto')", "auto"},
     {"no-mgr", "", FlagKind::kBool, "system containers without sysvisor-mgr: one fixed id range (231072-296607) shared by all (tests, debugging)"},
-    {"mgr-socket", "", FlagKind::kString, "sysvisor-mgr's socket", "/run/sysvisor/mgr.sock"},
+    {"mgr-socket", "", FlagKind::kString, "sysvisor-mgr's socket (default $SYSVISOR_MGR_SOCKET, else /run/sysvisor/mgr.sock)"},
     {"oci-only", "", FlagKind::kBool, "run bundles as plain OCI containers, exactly as config.json says (no system-container transform)"},
     {"help", "h", FlagKind::kBool, "show help"},
     {"version", "v", FlagKind::kBool, "print the version"},
@@ -90,6 +92,9 @@ int runcMain(int argc, char** argv) {
     g.debug = global.flag("debug");
     g.systemdCgroup = global.flag("systemd-cgroup");
     g.noMgr = global.flag("no-mgr");
+    // The environment is how containerd's and Podman's users can point every runtime call at
+    // another mgr (Docker users may use runtimeArgs as well); the flag wins.
+    if (const char* env = ::getenv("SYSVISOR_MGR_SOCKET"); env && *env) g.mgrSocket = env;
     g.mgrSocket = global.str("mgr-socket", g.mgrSocket);
     g.ociOnly = global.flag("oci-only");
     if (g.logFormat != "text" && g.logFormat != "json")

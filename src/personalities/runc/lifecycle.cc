@@ -197,8 +197,16 @@ struct CreateCleanup {
   int mountIdBefore = 0;
   const oci::Hooks* hooks = nullptr;
   const ContainerState* state = nullptr;
+  const ContainerState* shifted = nullptr;  // a system container's upper dir to shift back
   ~CreateCleanup() {
     if (!armed) return;
+    if (shifted) {
+      try {
+        shiftUpperBack(*shifted);
+      } catch (const std::exception& e) {
+        log::warn("container \"{}\": {}", id, e.what());
+      }
+    }
     if (!unit.empty()) {
       try {
         systemd->stopUnit(unit);
@@ -378,7 +386,15 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
   }
   std::vector<UniqueFd> trees = ns::prepareIdmappedMounts(plan);
   UniqueFd rootfsTree;
-  if (syscont) rootfsTree = ns::prepareIdmappedRootfs(plan);
+  if (syscont) {
+    SysContRootfs r = prepareSystemRootfs(plan.rootfs, plan.uidMap, plan.gidMap, syscont->range);
+    rootfsTree = std::move(r.rootfsTree);
+    if (!r.shiftedUpper.empty()) {
+      s.shiftedUpper = r.shiftedUpper;
+      cleanup.shifted = &s;
+      store.save(s);
+    }
+  }
   std::vector<int> treeFds;
   for (const auto& t : trees) treeFds.push_back(t.get());
   std::optional<ns::Launched> launched;
@@ -415,6 +431,7 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
   Created c{std::move(s), std::move(launched->init), std::move(launched->ptyMaster)};
   ContainerState& st = c.state;
   if (cleanup.state) cleanup.state = &st;
+  if (cleanup.shifted) cleanup.shifted = &st;
   st.pid = c.init.pid();
   auto ps = readProcStat(st.pid);
   if (!ps) throw UserError("the container init exited right after setup");
@@ -539,6 +556,12 @@ void destroy(const StateStore& store, const ContainerState& s) {
     log::warn("container \"{}\": {}; the cgroup is left in place", s.id, e.what());
   }
   detachSharedRootfs(s.sharedRootfsMountId, s.sharedRootfsPath);
+  // Back to 0-based before the engine unmounts the rootfs and `docker commit`/`diff` read it.
+  try {
+    shiftUpperBack(s);
+  } catch (const std::exception& e) {
+    log::warn("container \"{}\": shifting its upper dir back: {}", s.id, e.what());
+  }
   // The range stays with the id (docker stop + start keeps it); mgr frees it once the
   // rootfs is gone.
   if (!s.mgrSocket.empty()) releaseRange(s.mgrSocket, s.id, false);
@@ -687,6 +710,14 @@ void pauseContainer(const GlobalOptions& g, const std::string& id) {
   Status st = store.status(s);
   if (st != Status::kRunning && st != Status::kCreated) throw UserError("container not running");
   cg::freeze({s.freezerDir, s.freezerV2});
+  // `docker commit` pauses the container and then reads its upper dir: 0-based, like an
+  // ordinary container's, while it is frozen.
+  try {
+    shiftUpperBack(s);
+  } catch (...) {
+    cg::thaw({s.freezerDir, s.freezerV2});
+    throw;
+  }
 }
 
 void resumeContainer(const GlobalOptions& g, const std::string& id) {
@@ -694,6 +725,7 @@ void resumeContainer(const GlobalOptions& g, const std::string& id) {
   auto lock = store.lock(id);
   ContainerState s = loadExisting(store, id);
   if (store.status(s) != Status::kPaused) throw UserError("container not paused");
+  shiftUpperForward(s);
   cg::thaw({s.freezerDir, s.freezerV2});
 }
 
@@ -847,6 +879,7 @@ int execProcess(const GlobalOptions& g, const ExecOptions& o) {
   if (!initFd) throw UserError("cannot exec in a stopped container");
 
   oci::Process process = execProcessSpec(s, o);
+  if (s.systemContainer) grantRootCapabilities(process);
   if (!o.processLabel.empty()) process.selinuxLabel = o.processLabel;
   if (!o.apparmor.empty()) process.apparmorProfile = o.apparmor;
   checkTerminalOptions(process.terminal, o.detach, o.consoleSocket);

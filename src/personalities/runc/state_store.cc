@@ -76,6 +76,7 @@ std::string stateToJson(const ContainerState& s) {
     j["systemContainer"] = true;
     j["idMap"] = {s.uidBase, s.gidBase, s.idSize};
     if (!s.mgrSocket.empty()) j["mgrSocket"] = s.mgrSocket;
+    if (!s.shiftedUpper.empty()) j["shiftedUpper"] = s.shiftedUpper;
   }
   if (s.sharedRootfsMountId) {
     j["sharedRootfsMountId"] = s.sharedRootfsMountId;
@@ -120,6 +121,7 @@ ContainerState stateFromJson(const std::string& text) {
     s.idSize = (*it)[2].get<uint32_t>();
   }
   s.mgrSocket = j.value("mgrSocket", "");
+  s.shiftedUpper = j.value("shiftedUpper", "");
   return s;
 }
 

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <array>
 #include <iterator>
 #include <nlohmann/json.hpp>
@@ -274,10 +275,23 @@ void addNamespaces(oci::Linux& linux, std::vector<std::string>& notes) {
   }
 }
 
+}  // namespace
+
+bool honorsCaps(const oci::Process& process) {
+  for (const auto& e : process.env) {
+    if (!e.starts_with("SYSVISOR_HONOR_CAPS=")) continue;
+    std::string v = e.substr(20);
+    for (auto& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return v == "true" || v == "1" || v == "yes";
+  }
+  return false;
+}
+
 void grantRootCapabilities(oci::Process& process) {
   // A non-root process keeps what the caller asked for: Docker already gives it empty
-  // effective and permitted sets.
-  if (process.user.uid != 0) return;
+  // effective and permitted sets. SYSVISOR_HONOR_CAPS=true keeps the spec's (Sysbox's
+  // SYSBOX_HONOR_CAPS): --cap-drop then means what it says.
+  if (process.user.uid != 0 || honorsCaps(process)) return;
   std::vector<int> all;
   for (std::string_view name : oci::capabilityNames()) all.push_back(*oci::capFromName(name));
   oci::Capabilities& caps =
@@ -287,6 +301,8 @@ void grantRootCapabilities(oci::Process& process) {
   caps.bounding = caps.effective = caps.permitted = all;
   caps.inheritable.clear();
 }
+
+namespace {
 
 // The names of rule r (nullptr when the rule is malformed: the seccomp compiler reports it).
 Json* ruleNames(Json& r) {
@@ -458,6 +474,28 @@ std::vector<oci::Namespace> namespacesToCheckAgainstHost(const oci::Spec& spec) 
   return out;
 }
 
+namespace {
+
+// Docker sets net.ipv4.ping_group_range to "0 2147483647" (every group may ping); in a user
+// namespace the kernel only takes groups the namespace maps, so the range ends at the last
+// mapped one (Sysbox does the same).
+void clampPingGroupRange(oci::Linux& linux, const IdRange& range, std::vector<std::string>& notes) {
+  auto it = linux.sysctl.find("net.ipv4.ping_group_range");
+  if (it == linux.sysctl.end()) return;
+  unsigned long long lo = 0, hi = 0;
+  char extra = 0;
+  if (std::sscanf(it->second.c_str(), "%llu %llu %c", &lo, &hi, &extra) != 2) return;
+  const unsigned long long last = range.size - 1;
+  if (hi <= last) return;
+  std::string value = fmt::format("{} {}", std::min(lo, last), last);
+  notes.push_back(fmt::format("net.ipv4.ping_group_range \"{}\" clamped to \"{}\" (the mapped "
+                              "groups)",
+                              it->second, value));
+  it->second = value;
+}
+
+}  // namespace
+
 SysContResult toSystemContainer(oci::Spec& spec, const SysContInputs& in) {
   refusePrivileged(spec);
   // Without a linux section there are no namespaces at all, which this refuses.
@@ -492,6 +530,7 @@ SysContResult toSystemContainer(oci::Spec& spec, const SysContInputs& in) {
   rewriteMounts(spec.mounts, notes);
   unmaskProcSys(linux.maskedPaths, "maskedPaths", notes);
   unmaskProcSys(linux.readonlyPaths, "readonlyPaths", notes);
+  clampPingGroupRange(linux, result.range, notes);
   return result;
 }
 

@@ -56,6 +56,12 @@ bool specHasIdMappings(const oci::Spec& spec);
 // Throws SysContError, and then leaves spec as it was: every check comes before the rewrite.
 SysContResult toSystemContainer(oci::Spec& spec, const SysContInputs& in);
 
+// Root inside gets every capability (they only mean something in its user namespace), except
+// with SYSVISOR_HONOR_CAPS=true in the process's environment; other users keep the spec's.
+// Also used for `exec` into a system container.
+void grantRootCapabilities(oci::Process& process);
+bool honorsCaps(const oci::Process& process);
+
 // The namespaces the spec joins by path. The transform cannot tell the host's namespaces from
 // another container's (docker --net=container:X, pods): before it creates the container the
 // caller must refuse any of these that is the host's own (the same inode as

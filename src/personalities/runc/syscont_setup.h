@@ -7,8 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "base/unique_fd.h"
 #include "oci/spec.h"
 #include "personalities/runc/lifecycle.h"
+#include "personalities/runc/state_store.h"
 #include "personalities/runc/syscont.h"
 
 namespace sv::runc {
@@ -34,6 +36,22 @@ SysContSetup makeSystemContainer(const GlobalOptions& g, const std::string& id,
 // to be (gone = true). Never throws: a down mgr costs a warning, and mgr frees the range
 // itself once the rootfs is gone.
 void releaseRange(const std::string& mgrSocket, const std::string& id, bool gone) noexcept;
+
+// The rootfs, made to show image files as root-owned inside without copying them:
+// - an overlay (Docker's, containerd's, Podman's) is replaced by the same overlay with idmapped
+//   lower layers, its upper dir shifted to the container's range (shiftedUpper names it, to
+//   shift back at pause and delete so `docker commit` and `docker diff` see 0-based files);
+// - anything else gets an idmapped clone (rootfsTree) that the init mounts in its place.
+struct SysContRootfs {
+  UniqueFd rootfsTree;
+  std::string shiftedUpper;
+};
+SysContRootfs prepareSystemRootfs(const std::string& rootfs, const std::string& uidMap,
+                                  const std::string& gidMap, const IdRange& range);
+// The upper dir back to 0-based ids (delete, pause) or to the range again (resume); a no-op
+// for a state without one. Throws SysError.
+void shiftUpperBack(const ContainerState& s);
+void shiftUpperForward(const ContainerState& s);
 
 // Delegation: the container's root owns its cgroup directories (v2 also the files the kernel
 // requires to be writable for delegation), so systemd and Docker inside can make cgroups.

@@ -1,0 +1,58 @@
+// The system container's rootfs: idmapped overlay layers or an idmapped clone, and the
+// shifting of an overlay's upper dir (see syscont_setup.h).
+#include "base/file_util.h"
+#include "base/sys_error.h"
+#include "nsutil/id_shift.h"
+#include "nsutil/idmap.h"
+#include "nsutil/overlay_idmap.h"
+#include "nsutil/plan.h"
+#include "personalities/runc/syscont_setup.h"
+
+namespace sv::runc {
+
+SysContRootfs prepareSystemRootfs(const std::string& rootfs, const std::string& uidMap,
+                                  const std::string& gidMap, const IdRange& range) {
+  SysContRootfs out;
+  // Docker's layer paths, when relative, are relative to the driver's home: the directory
+  // above ".../<id>/merged".
+  std::string home = ns::cleanPath(rootfs + "/../..");
+  std::optional<ns::OverlayMount> ov =
+      ns::findOverlayAt(readFile("/proc/self/mountinfo"), rootfs, home);
+  if (!ov || ov->upper.empty()) {
+    // A read-only overlay has nothing to shift: an idmapped clone of it would do, but overlayfs
+    // itself cannot be idmapped; its layers can.
+    if (ov) {
+      UniqueFd userns = ns::makeUserNs(uidMap, gidMap);
+      ns::remountOverlayIdmapped(*ov, userns.get());
+      return out;
+    }
+    out.rootfsTree = ns::prepareIdmappedRootfs(rootfs, uidMap, gidMap);
+    return out;
+  }
+  if (ov->lowersByFd)
+    throw UserError(fmt::format("the rootfs '{}' is already a system container's overlay (is "
+                                "another container running on it?)",
+                                rootfs));
+  UniqueFd userns = ns::makeUserNs(uidMap, gidMap);
+  ns::shiftIds(ov->upper, 0, range.size, static_cast<int64_t>(range.uidBase));
+  try {
+    ns::remountOverlayIdmapped(*ov, userns.get());
+  } catch (...) {
+    ns::shiftIds(ov->upper, range.uidBase, range.size, -static_cast<int64_t>(range.uidBase));
+    throw;
+  }
+  out.shiftedUpper = ov->upper;
+  return out;
+}
+
+void shiftUpperBack(const ContainerState& s) {
+  if (s.shiftedUpper.empty()) return;
+  ns::shiftIds(s.shiftedUpper, s.uidBase, s.idSize, -static_cast<int64_t>(s.uidBase));
+}
+
+void shiftUpperForward(const ContainerState& s) {
+  if (s.shiftedUpper.empty()) return;
+  ns::shiftIds(s.shiftedUpper, 0, s.idSize, static_cast<int64_t>(s.uidBase));
+}
+
+}  // namespace sv::runc
