@@ -395,9 +395,11 @@ void closeInheritedFds(const LaunchPlan& plan, const InitFds& fds) noexcept {
   };
   add(fds.sync);
   add(fds.execFifo);
-  if (fds.mountTrees)
-    for (int fd : *fds.mountTrees) add(fd);
-  add(fds.rootfsTree);
+  if (fds.trees) {
+    for (int fd : fds.trees->mounts) add(fd);
+    add(fds.trees->rootfs);
+    for (int fd : fds.trees->devices) add(fd);
+  }
   for (size_t i = 0; i < n; ++i) {
     int k = keep[i];
     if (k < 0 || static_cast<unsigned>(k) < first) continue;
@@ -445,12 +447,12 @@ void sealChild(const LaunchPlan& plan, const InitFds& fds) noexcept {
     if (!plan.sharedMountNs)
       SV_SYSCALL(::mount(nullptr, "/", nullptr, plan.rootPropagation, nullptr), "making / {}",
                  "rslave");
-    if (fds.rootfsTree >= 0) {
+    if (int tree = fds.trees ? fds.trees->rootfs : -1; tree >= 0) {
       // The idmapped clone of the rootfs the runtime prepared takes the rootfs's place.
-      SV_SYSCALL(static_cast<int>(::syscall(SYS_move_mount, fds.rootfsTree, "", AT_FDCWD,
+      SV_SYSCALL(static_cast<int>(::syscall(SYS_move_mount, tree, "", AT_FDCWD,
                                             plan.rootfs.c_str(), MOVE_MOUNT_F_EMPTY_PATH)),
                  "idmapped rootfs on '{}'", plan.rootfs);
-      ::close(fds.rootfsTree);
+      ::close(tree);
     } else {
       SV_SYSCALL(::mount(plan.rootfs.c_str(), plan.rootfs.c_str(), nullptr, MS_BIND | MS_REC,
                          nullptr),
@@ -483,9 +485,11 @@ void sealChild(const LaunchPlan& plan, const InitFds& fds) noexcept {
                  *plan.domainname);
 
     // Phase C: mounts, devices, the working directory.
-    setupMounts(plan, rootfd.get(), sources, *fds.mountTrees);
+    static const MountTrees kNone;
+    const MountTrees& trees = fds.trees ? *fds.trees : kNone;
+    setupMounts(plan, rootfd.get(), sources, trees.mounts);
     sources.clear();
-    setupDevices(plan, rootfd.get());
+    setupDevices(plan, rootfd.get(), trees.devices);
     if (plan.cwd != "/") ensureInRoot(rootfd.get(), plan.cwd, true);
 
     // The runtime's hooks, then the init's createContainer hooks: in the container's

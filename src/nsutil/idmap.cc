@@ -5,6 +5,7 @@
 #include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -113,6 +114,43 @@ UniqueFd prepareIdmappedRootfs(const std::string& rootfs, const std::string& uid
         rootfs, std::strerror(err)));
   }
   return tree;
+}
+
+std::vector<UniqueFd> prepareDeviceNodes(const LaunchPlan& plan, uint32_t uidBase,
+                                         uint32_t gidBase) {
+  std::vector<UniqueFd> nodes(plan.devices.size());
+  if (!plan.setupDev) return nodes;
+  UniqueFd fs, mnt;
+  for (size_t i = 0; i < plan.devices.size(); ++i) {
+    const PlannedDevice& d = plan.devices[i];
+    if (!d.bindFromHost) continue;
+    if (!mnt) {
+      fs = UniqueFd(SV_SYSCALL(static_cast<int>(::syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC)),
+                               "tmpfs for device nodes"));
+      SV_SYSCALL(static_cast<int>(::syscall(SYS_fsconfig, fs.get(), FSCONFIG_SET_STRING, "mode",
+                                            "0755", 0)),
+                 "tmpfs for device nodes");
+      SV_SYSCALL(static_cast<int>(
+                     ::syscall(SYS_fsconfig, fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0)),
+                 "tmpfs for device nodes");
+      mnt = UniqueFd(SV_SYSCALL(
+          static_cast<int>(::syscall(SYS_fsmount, fs.get(), FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID |
+                                                                              MOUNT_ATTR_NOEXEC)),
+          "tmpfs for device nodes"));
+    }
+    std::string name = std::to_string(i);
+    SV_SYSCALL(::mknodat(mnt.get(), name.c_str(), d.mode, d.dev), "device '{}'", d.path);
+    SV_SYSCALL(::fchownat(mnt.get(), name.c_str(), uidBase + d.uid, gidBase + d.gid,
+                          AT_SYMLINK_NOFOLLOW),
+               "device '{}'", d.path);
+    // mknod applies the umask: the planned mode, exactly.
+    SV_SYSCALL(::fchmodat(mnt.get(), name.c_str(), d.mode & 07777, 0), "device '{}'", d.path);
+    nodes[i] = UniqueFd(SV_SYSCALL(
+        static_cast<int>(::syscall(SYS_open_tree, mnt.get(), name.c_str(),
+                                   OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)),
+        "device '{}'", d.path));
+  }
+  return nodes;
 }
 
 }  // namespace sv::ns

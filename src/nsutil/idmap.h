@@ -27,4 +27,13 @@ std::vector<UniqueFd> prepareIdmappedMounts(const LaunchPlan& plan);
 UniqueFd prepareIdmappedRootfs(const std::string& rootfs, const std::string& uidMap,
                                const std::string& gidMap);
 
+// Device nodes for a new user namespace, where mknod is refused and the host's own nodes keep
+// their host owners and modes (/dev/fuse is 0600 root): each plan.devices entry that would be
+// bound from the host is made instead on a private tmpfs the runtime mounts (detached, in the
+// host's user namespace, so the nodes work), owned by uidBase+uid:gidBase+gid with the
+// planned mode, and handed over as a detached tree. Devices not bound from the host get -1.
+// The tmpfs lives as long as a node is mounted somewhere.
+std::vector<UniqueFd> prepareDeviceNodes(const LaunchPlan& plan, uint32_t uidBase,
+                                         uint32_t gidBase);
+
 }  // namespace sv::ns

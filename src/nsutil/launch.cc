@@ -99,8 +99,7 @@ void writeMaps(pid_t pid, const LaunchPlan& plan) {
 }  // namespace
 
 Launched launchInit(const LaunchPlan& plan, int execFifoFd, int cgroupV2Fd,
-                    const std::vector<int>& mountTrees, int rootfsTree,
-                    const LaunchCallbacks& callbacks) {
+                    const MountTrees& trees, const LaunchCallbacks& callbacks) {
   int sp[2];
   SV_SYSCALL(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp), "sync socket");
   UniqueFd parentSock(sp[0]), childSock(sp[1]);
@@ -112,7 +111,7 @@ Launched launchInit(const LaunchPlan& plan, int execFifoFd, int cgroupV2Fd,
   pid_t pid = clone3(flags, &pidfd, cgroupV2Fd);
   if (pid < 0) throwSysError(errno, "clone3", "container init");
   if (pid == 0) {
-    InitFds fds{childSock.get(), execFifoFd, &mountTrees, rootfsTree};
+    InitFds fds{childSock.get(), execFifoFd, &trees};
     if (plan.needsIntermediate) intermediateMain(plan, fds);
     childMain(plan, fds, true);
   }

@@ -34,19 +34,22 @@ struct LaunchCallbacks {
 // execFifoFd: an O_PATH fd of the exec FIFO the init opens for writing before exec; -1 means
 // exec at once (no create/start split). cgroupV2Fd: the container's cgroup2 directory for
 // CLONE_INTO_CGROUP, or -1 (v1 cgroups are entered by the caller, see cg::BirthPlace).
-// mountTrees: per plan.mounts entry, a detached tree to move into place (idmapped binds) or -1.
-// rootfsTree: a detached (idmapped) tree of the rootfs mounted in its place, or -1 (a bind).
+// Detached trees the runtime prepared on the host side, moved into place by the init.
+struct MountTrees {
+  std::vector<int> mounts;   // per plan.mounts entry: an idmapped bind, or -1
+  int rootfs = -1;           // an idmapped clone of the rootfs, or -1 (a bind of it)
+  std::vector<int> devices;  // per plan.devices entry: a node made on the host side, or -1
+};
+
 // Throws UserError with the child's message.
 Launched launchInit(const LaunchPlan& plan, int execFifoFd, int cgroupV2Fd,
-                    const std::vector<int>& mountTrees, int rootfsTree,
-                    const LaunchCallbacks& callbacks = {});
+                    const MountTrees& trees, const LaunchCallbacks& callbacks = {});
 
 // The fds the init keeps from the runtime.
 struct InitFds {
   int sync = -1;
   int execFifo = -1;
-  const std::vector<int>* mountTrees = nullptr;
-  int rootfsTree = -1;
+  const MountTrees* trees = nullptr;
 };
 
 // Closes the runtime's fds in a freshly cloned child (all but fds' own and the preserved

@@ -243,13 +243,21 @@ void setupMounts(const LaunchPlan& plan, int rootfd, const std::vector<UniqueFd>
   }
 }
 
-void setupDevices(const LaunchPlan& plan, int rootfd) {
+void setupDevices(const LaunchPlan& plan, int rootfd, const std::vector<int>& nodes) {
   if (!plan.setupDev) return;
   char buf[64];
   // Devices mostly share one parent (/dev): resolve it once, not once per node.
   std::string dirPath;
   UniqueFd dir;
-  for (const auto& d : plan.devices) {
+  for (size_t i = 0; i < plan.devices.size(); ++i) {
+    const PlannedDevice& d = plan.devices[i];
+    if (i < nodes.size() && nodes[i] >= 0) {
+      UniqueFd target = ensureInRoot(rootfd, d.path, false);
+      if (::syscall(SYS_move_mount, nodes[i], "", target.get(), "",
+                    MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0)
+        throwSysError(errno, "move_mount", fmt::format("device '{}'", d.path));
+      continue;
+    }
     if (d.bindFromHost) {
       // mknod is refused inside a user namespace: bind the host's node instead.
       UniqueFd target = ensureInRoot(rootfd, d.path, false);

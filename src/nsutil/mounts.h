@@ -19,7 +19,9 @@ void setupMounts(const LaunchPlan& plan, int rootfd, const std::vector<UniqueFd>
                  const std::vector<int>& trees);
 
 // Device nodes and the standard /dev symlinks (when plan.setupDev).
-void setupDevices(const LaunchPlan& plan, int rootfd);
+// nodes: per plan.devices entry, a detached node the runtime made (see prepareDeviceNodes), or
+// -1 (mknod here, or a bind of the host's node).
+void setupDevices(const LaunchPlan& plan, int rootfd, const std::vector<int>& nodes);
 
 // Mount flags that a remount inside a user namespace must keep (the kernel locks them).
 unsigned long lockedFlags(const char* path) noexcept;

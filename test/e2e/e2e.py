@@ -549,9 +549,11 @@ class Podman:
 
     def podman(self, *args, timeout=DEFAULT_TIMEOUT, runtime=None):
         os.makedirs(self.tmpdir, exist_ok=True)
+        # conmon starts the runtime with a clean environment: the mgr socket goes as a flag.
+        flags = ["--runtime-flag", f"mgr-socket={MGR.sock}"] if runtime is None else []
         return run([PODMAN, "--root", self.root, "--runroot", self.runroot, "--tmpdir",
                     self.tmpdir, "--cgroup-manager", "cgroupfs", "--events-backend", "file",
-                    "--runtime", runtime or RUNC, *args], timeout=timeout)
+                    "--runtime", runtime or RUNC, *flags, *args], timeout=timeout)
 
     def ensure_busybox_image(self):
         ref = "localhost/" + BUSYBOX_IMAGE

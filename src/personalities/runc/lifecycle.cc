@@ -385,18 +385,22 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
     cleanup.mountIdBefore = topMountId(plan.rootfs);
   }
   std::vector<UniqueFd> trees = ns::prepareIdmappedMounts(plan);
+  ns::MountTrees treeFds;
+  for (const auto& t : trees) treeFds.mounts.push_back(t.get());
   UniqueFd rootfsTree;
+  std::vector<UniqueFd> deviceNodes;
   if (syscont) {
     SysContRootfs r = prepareSystemRootfs(plan.rootfs, plan.uidMap, plan.gidMap, syscont->range);
     rootfsTree = std::move(r.rootfsTree);
+    treeFds.rootfs = rootfsTree.get();
     if (!r.shiftedUpper.empty()) {
       s.shiftedUpper = r.shiftedUpper;
       cleanup.shifted = &s;
       store.save(s);
     }
+    deviceNodes = ns::prepareDeviceNodes(plan, syscont->range.uidBase, syscont->range.gidBase);
+    for (const auto& n : deviceNodes) treeFds.devices.push_back(n.get());
   }
-  std::vector<int> treeFds;
-  for (const auto& t : trees) treeFds.push_back(t.get());
   std::optional<ns::Launched> launched;
   {
     std::optional<cg::BirthPlace> birthPlace(std::in_place, cgroups);
@@ -419,10 +423,11 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
         sendSeccompListener(plan.seccomp, s, "creating", pid, std::move(fd));
       };
     launched.emplace(ns::launchInit(plan, execFifo ? fifo.get() : -1, birthPlace->v2Fd(),
-                                    treeFds, rootfsTree.get(), callbacks));
+                                    treeFds, callbacks));
   }
   trees.clear();
   rootfsTree.reset();
+  deviceNodes.clear();
   home.reset();
   if (consoleSocket) {
     sendPtyMaster(consoleSocket.get(), launched->ptyMaster.get());
@@ -917,7 +922,7 @@ int execProcess(const GlobalOptions& g, const ExecOptions& o) {
       callbacks.onSeccompListener = [&](pid_t pid, UniqueFd fd) {
         sendSeccompListener(plan.seccomp, s, "running", pid, std::move(fd));
       };
-    launched.emplace(ns::launchInit(plan, -1, birthPlace.v2Fd(), {}, -1, callbacks));
+    launched.emplace(ns::launchInit(plan, -1, birthPlace.v2Fd(), {}, callbacks));
   }
   if (!frozenLater.empty()) cg::attach(frozenLater, launched->init.pid());
   if (consoleSocket) sendPtyMaster(consoleSocket.get(), launched->ptyMaster.get());

@@ -1,5 +1,7 @@
 // The system container's rootfs: idmapped overlay layers or an idmapped clone, and the
 // shifting of an overlay's upper dir (see syscont_setup.h).
+#include <sys/stat.h>
+
 #include "base/file_util.h"
 #include "base/sys_error.h"
 #include "nsutil/id_shift.h"
@@ -13,6 +15,11 @@ namespace sv::runc {
 SysContRootfs prepareSystemRootfs(const std::string& rootfs, const std::string& uidMap,
                                   const std::string& gidMap, const IdRange& range) {
   SysContRootfs out;
+  // A rootfs the engine already made for this range (Docker's userns-remap chowns its layers
+  // to the remapped root) needs no idmapping; shifting it again would be wrong.
+  struct stat st;
+  SV_SYSCALL(::stat(rootfs.c_str(), &st), "rootfs '{}'", rootfs);
+  if (st.st_uid == range.uidBase && st.st_gid == range.gidBase) return out;
   // Docker's layer paths, when relative, are relative to the driver's home: the directory
   // above ".../<id>/merged".
   std::string home = ns::cleanPath(rootfs + "/../..");
@@ -29,10 +36,14 @@ SysContRootfs prepareSystemRootfs(const std::string& rootfs, const std::string& 
     out.rootfsTree = ns::prepareIdmappedRootfs(rootfs, uidMap, gidMap);
     return out;
   }
-  if (ov->lowersByFd)
-    throw UserError(fmt::format("the rootfs '{}' is already a system container's overlay (is "
-                                "another container running on it?)",
-                                rootfs));
+  if (ov->lowersByFd) {
+    // Our own overlay from the container's last run: `docker restart` keeps the rootfs mounted
+    // between delete and create. Its layers are idmapped for this id's range, which mgr keeps
+    // for the id; only the upper dir (shifted back at delete) needs shifting again.
+    ns::shiftIds(ov->upper, 0, range.size, static_cast<int64_t>(range.uidBase));
+    out.shiftedUpper = ov->upper;
+    return out;
+  }
   UniqueFd userns = ns::makeUserNs(uidMap, gidMap);
   ns::shiftIds(ov->upper, 0, range.size, static_cast<int64_t>(range.uidBase));
   try {

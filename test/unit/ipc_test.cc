@@ -1,0 +1,170 @@
+// Cap'n Proto round trips between the runtime's MgrClient and sysvisor-mgr's service, over a
+// real Unix socket: the service runs in a forked child (its own KJ loop, as in the daemon), the
+// client in this process. Also the errors a caller sees: no daemon, a refused request, a daemon
+// that never answers. No privileges needed.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstring>
+#include <kj/async-io.h>
+
+#include "base/file_util.h"
+#include "base/unique_fd.h"
+#include "ipc/mgr_client.h"
+#include "ipc/rpc.h"
+#include "personalities/mgr/id_alloc.h"
+#include "personalities/mgr/service.h"
+#include "test_util.h"
+
+using sv::ipc::DaemonDown;
+using sv::ipc::MgrClient;
+using sv::ipc::RemoteError;
+using sv::mgr::IdAllocator;
+using sv::mgr::SubidPolicy;
+using sv::test::TempDir;
+
+namespace {
+
+constexpr uint32_t kStart = 1000000;
+
+// The real service in a child process, serving until killed.
+class ServiceProcess {
+ public:
+  ServiceProcess(const std::string& dir, uint64_t poolSize, SubidPolicy policy)
+      : socket(dir + "/mgr.sock") {
+    pid_ = ::fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      try {
+        IdAllocator alloc(kStart, kStart, poolSize, policy);
+        sv::UniqueFd data(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        sv::mgr::Table table(alloc, {kStart, kStart, poolSize}, data.get(),
+                             sv::mgr::policyName(policy));
+        auto io = kj::setupAsyncIo();
+        auto serving = sv::ipc::serveUnix(io, socket, kj::heap<sv::mgr::MgrService>(table));
+        serving.wait(io.waitScope);
+      } catch (...) {
+      }
+      ::_exit(1);
+    }
+    for (int i = 0; i < 500 && ::access(socket.c_str(), F_OK) != 0; ++i) ::usleep(2000);
+    REQUIRE(::access(socket.c_str(), F_OK) == 0);
+  }
+  ~ServiceProcess() {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  const std::string socket;
+
+ private:
+  pid_t pid_ = -1;
+};
+
+}  // namespace
+
+TEST_CASE("register, status and unregister round trip", "[ipc]") {
+  TempDir dir;
+  // mgr frees the range of a container whose rootfs is gone: these exist.
+  for (const char* r : {"alpha", "beta"}) sv::test::writeFile(dir.file(r) + "/.keep", "");
+  ServiceProcess svc(dir.path, 4 * 65536, SubidPolicy::kNoReuse);
+  MgrClient client(svc.socket);
+  auto a = client.registerContainer("alpha", dir.path + "/alpha");
+  CHECK(a.range.uidBase == kStart);
+  CHECK(a.range.gidBase == kStart);
+  CHECK(a.range.size == 65536);
+  CHECK(a.fresh);
+  CHECK(a.warning.empty());
+  auto b = client.registerContainer("beta", dir.path + "/beta");
+  CHECK(b.range.uidBase == kStart + 65536);
+  // The same id again: its range, not a new one.
+  auto again = client.registerContainer("alpha", dir.path + "/alpha");
+  CHECK(again.range.uidBase == kStart);
+  CHECK_FALSE(again.fresh);
+
+  sv::ipc::MgrStatus st = client.status();
+  CHECK(st.pool.uidStart == kStart);
+  CHECK(st.pool.size == 4 * 65536);
+  CHECK(st.pool.policy == "no-reuse");
+  CHECK(st.pool.blocks == 4);
+  CHECK(st.pool.blocksInUse == 2);
+  REQUIRE(st.containers.size() == 2);
+  CHECK(st.containers[0].id == "alpha");
+  CHECK(st.containers[0].running);
+  CHECK(st.containers[0].rootfs == dir.path + "/alpha");
+  CHECK(st.containers[1].id == "beta");
+
+  CHECK(client.unregisterContainer("alpha", false));
+  CHECK_FALSE(client.status().containers[0].running);
+  CHECK(client.unregisterContainer("beta", true));
+  CHECK(client.status().containers.size() == 1);
+  CHECK_FALSE(client.unregisterContainer("nosuch", false));
+  // Every change was saved where the daemon would reload it from.
+  CHECK(sv::readFile(dir.file("ids.json")).find("\"alpha\"") != std::string::npos);
+  // A stopped container whose rootfs is removed loses its range at the next request.
+  std::filesystem::remove_all(dir.file("alpha"));
+  CHECK(client.status().containers.empty());
+}
+
+TEST_CASE("refused requests come back as RemoteError text", "[ipc]") {
+  TempDir dir;
+  for (const char* r : {"only", "second"}) sv::test::writeFile(dir.file(r) + "/.keep", "");
+  ServiceProcess svc(dir.path, 65536, SubidPolicy::kNoReuse);
+  MgrClient client(svc.socket);
+  client.registerContainer("only", dir.path + "/only");
+  std::string full = sv::test::errorOf<RemoteError>(
+      [&] { client.registerContainer("second", dir.path + "/second"); });
+  CHECK_THAT(full, Catch::Contains("reuse"));
+  std::string bad = sv::test::errorOf<RemoteError>(
+      [&] { client.registerContainer("../x", dir.path + "/x"); });
+  CHECK_THAT(bad, Catch::Contains("invalid container id"));
+  std::string rel =
+      sv::test::errorOf<RemoteError>([&] { client.registerContainer("rel", "rootfs"); });
+  CHECK_THAT(rel, Catch::Contains("absolute"));
+  // The connection survives refusals.
+  CHECK(client.status().containers.size() == 1);
+}
+
+TEST_CASE("no daemon: DaemonDown says how to start it", "[ipc]") {
+  TempDir dir;
+  std::string msg = sv::test::errorOf<DaemonDown>([&] { MgrClient c(dir.file("none.sock")); });
+  CHECK_THAT(msg, Catch::Contains("sysvisor-mgr is not running"));
+  CHECK_THAT(msg, Catch::Contains("systemctl start sysvisor-mgr"));
+  CHECK_THAT(msg, Catch::Contains("none.sock"));
+}
+
+TEST_CASE("a daemon that never answers times out as DaemonDown", "[ipc]") {
+  TempDir dir;
+  std::string path = dir.file("mute.sock");
+  sv::UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size());
+  REQUIRE(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(listener.get(), 4) == 0);
+  MgrClient client(path, std::chrono::milliseconds(200));
+  std::string msg = sv::test::errorOf<DaemonDown>([&] { client.status(); });
+  CHECK_THAT(msg, Catch::Contains("did not answer within 200 ms"));
+}
+
+TEST_CASE("a daemon that dies mid-call is DaemonDown, not a hang", "[ipc]") {
+  TempDir dir;
+  std::string path = dir.file("dies.sock");
+  sv::UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size());
+  REQUIRE(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(listener.get(), 4) == 0);
+  MgrClient client(path, std::chrono::seconds(5));
+  // Accept, then close: the peer vanishes before answering.
+  sv::UniqueFd conn(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  REQUIRE(conn);
+  conn.reset();
+  std::string msg = sv::test::errorOf<DaemonDown>([&] { client.status(); });
+  CHECK_THAT(msg, Catch::Contains("sysvisor-mgr"));
+}
