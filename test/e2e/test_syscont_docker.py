@@ -5,9 +5,13 @@ without copying, what root writes is owned by the range on the host, `docker com
 makes 0-based images, volumes can be shared between ranges, and the range lives as long as
 the container."""
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
+import tarfile
+import time
 
 import e2e
 from e2e import DockerTest, wait_for
@@ -130,6 +134,47 @@ class SysContDockerTest(DockerTest):
         self.names.remove(name)
         wait_for(lambda: e2e.MGR.entry(cid) is None, 10, "mgr to free the range")
 
+    def test_mgr_down_then_kill9_and_restart_loses_nothing(self):
+        names = [self.docker_run_d("--", "sleep", "300") for _ in range(2)]
+        before = {self.container_id(n): self.range_of(n) for n in names}
+        mgr = e2e.MGR
+        mgr.daemon.proc.send_signal(signal.SIGKILL)
+        mgr.daemon.proc.wait()
+        mgr.daemon.proc = None
+        try:
+            r = self.docker("run", "--rm", "--runtime", e2e.RUNTIME, "--network", "none",
+                            "--name", self.name("down"), self.image, "true")
+            self.assertNotEqual(r.rc, 0)
+            self.assertIn("sysvisor-mgr is not running (start it with", r.err)
+        finally:
+            mgr.start()
+        st = {c["id"]: c["uidBase"] for c in mgr.status()["containers"]}
+        for cid, base in before.items():
+            self.assertEqual(st.get(cid), base)
+        new = self.docker_run_d("--", "sleep", "300")
+        self.assertNotIn(self.range_of(new), before.values())
+
+    def test_cp_and_export(self):
+        name = self.docker_run_d("--", "sleep", "300")
+        src = os.path.join(self.tmp, "in.txt")
+        with open(src, "w") as f:
+            f.write("copied in\n")
+        self.docker_ok("cp", src, f"{name}:/in.txt")
+        self.assertEqual(self.docker_ok("exec", name, "cat", "/in.txt").out, "copied in\n")
+        self.docker_ok("exec", name, "sh", "-c", "echo made inside > /out.txt")
+        out = os.path.join(self.tmp, "out.txt")
+        self.docker_ok("cp", f"{name}:/out.txt", out)
+        with open(out) as f:
+            self.assertEqual(f.read(), "made inside\n")
+        # A stopped container exports its files 0-based, like any other.
+        self.docker_ok("stop", "-t", "1", name)
+        tar = os.path.join(self.tmp, "export.tar")
+        self.docker_ok("export", "-o", tar, name)
+        with tarfile.open(tar) as t:
+            owners = {m.name: (m.uid, m.gid) for m in t.getmembers()}
+        self.assertEqual(owners["out.txt"], (0, 0))
+        self.assertEqual(owners["bin/busybox"], (0, 0))
+
     def test_refused_flags(self):
         for flags, needle in ((["--network", "none", "--privileged"],
                                "--privileged is not supported"),
@@ -138,6 +183,73 @@ class SysContDockerTest(DockerTest):
             r = self.docker("run", "--rm", "--runtime", e2e.RUNTIME, *flags, self.image, "true")
             self.assertNotEqual(r.rc, 0)
             self.assertIn(needle, r.err, r)
+
+
+REMAP_USER = "sve2e-remap"
+
+
+class UsernsRemapTest(DockerTest):
+    """A dockerd with userns-remap: the spec arrives with Docker's own mapping, which the
+    runtime keeps (and mgr is not asked), and the rootfs Docker already shifted is used as it
+    is. The remap user and its subuid/subgid lines are this test's own, removed at the end."""
+
+    remap = None
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        if UsernsRemapTest.remap is None:
+            subprocess.run(["userdel", REMAP_USER], capture_output=True)
+            subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/bin/false",
+                            REMAP_USER], check=True)
+            e2e._cleanup_stack.append(cls.remove_user)
+            # A range of its own, far from mgr's pool and the host's usual entries.
+            subprocess.run(["usermod", "--add-subuids", "1900000000-1900065535",
+                            "--add-subgids", "1900000000-1900065535", REMAP_USER], check=True)
+            base = os.path.join(e2e.RUN_DIR, "remap")
+            env = e2e.DockerEnv(base_dir=base, data_dir=os.path.join(e2e.DATA_DIR, "remap"),
+                                cgroup_parent=e2e.CGROUP_PARENT)
+            os.makedirs(base, exist_ok=True)
+            with open(env.config, "w") as f:
+                json.dump({"bridge": "none", "iptables": False, "ip6tables": False,
+                           "cgroup-parent": e2e.CGROUP_PARENT, "userns-remap": REMAP_USER}, f)
+            env.start()
+            e2e._cleanup_stack.append(env.stop)
+            UsernsRemapTest.remap = env
+        cls.remap_image = UsernsRemapTest.remap.ensure_busybox_image()
+
+    @staticmethod
+    def remove_user():
+        subprocess.run(["userdel", REMAP_USER], capture_output=True)
+        for path in ("/etc/subuid", "/etc/subgid"):
+            with open(path) as f:
+                lines = f.readlines()
+            kept = [l for l in lines if not l.startswith(REMAP_USER + ":")]
+            if kept != lines:
+                with open(path, "w") as f:
+                    f.writelines(kept)
+
+    def tearDown(self):
+        for n in self.names:
+            self.remap.docker("rm", "-f", n)
+        self.names = []
+        super().tearDown()
+
+    def test_docker_mapping_is_kept(self):
+        name = self.name("remap")
+        r = self.remap.docker("run", "-d", "--name", name, "--runtime", e2e.RUNTIME,
+                              "--network", "none", self.remap_image, "sleep", "300")
+        self.assertEqual(r.rc, 0, r)
+        r = self.remap.docker("exec", name, "cat", "/proc/self/uid_map")
+        self.assertEqual(uid_map(r.out), [(0, 1900000000, 65536)], r)
+        cid = self.remap.docker("inspect", "-f", "{{.Id}}", name).out.strip()
+        self.assertIsNone(e2e.MGR.entry(cid), "mgr is not asked when the spec maps ids")
+        r = self.remap.docker("exec", name, "sh", "-c",
+                              "stat -c %u:%g /bin/busybox; echo x > /made && stat -c %u /made")
+        self.assertEqual(r.out.split(), ["0:0", "0"], r)
+        upper = self.remap.docker("inspect", "-f", "{{.GraphDriver.Data.UpperDir}}",
+                                  name).out.strip()
+        self.assertEqual(os.stat(os.path.join(upper, "made")).st_uid, 1900000000)
 
 
 if __name__ == "__main__":
