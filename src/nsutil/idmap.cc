@@ -102,18 +102,23 @@ std::vector<UniqueFd> prepareIdmappedMounts(const LaunchPlan& plan) {
   return trees;
 }
 
-UniqueFd prepareIdmappedRootfs(const std::string& rootfs, const std::string& uidMap,
-                               const std::string& gidMap) {
+std::optional<UniqueFd> tryIdmappedRootfs(const std::string& rootfs, const std::string& uidMap,
+                                          const std::string& gidMap) {
   UniqueFd ns = makeUserNs(uidMap, gidMap);
   UniqueFd tree = cloneTree(rootfs, AT_RECURSIVE);
-  if (!idmapTree(tree.get(), ns.get(), AT_RECURSIVE)) {
-    int err = errno;
-    throw UserError(fmt::format(
-        "cannot idmap the rootfs '{}' (mount_setattr: {}): its filesystem (or one mounted "
-        "below it) does not support idmapped mounts",
-        rootfs, std::strerror(err)));
-  }
-  return tree;
+  if (idmapTree(tree.get(), ns.get(), AT_RECURSIVE)) return tree;
+  if (errno == EINVAL || errno == EOPNOTSUPP) return std::nullopt;
+  throwSysError(errno, "mount_setattr", fmt::format("idmapping the rootfs '{}'", rootfs));
+}
+
+UniqueFd prepareIdmappedRootfs(const std::string& rootfs, const std::string& uidMap,
+                               const std::string& gidMap) {
+  std::optional<UniqueFd> tree = tryIdmappedRootfs(rootfs, uidMap, gidMap);
+  if (!tree)
+    throw UserError(fmt::format("cannot idmap the rootfs '{}': its filesystem (or one mounted "
+                                "below it) does not support idmapped mounts",
+                                rootfs));
+  return std::move(*tree);
 }
 
 std::vector<UniqueFd> prepareDeviceNodes(const LaunchPlan& plan, uint32_t uidBase,

@@ -4,6 +4,7 @@
 // into place.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,10 @@ std::vector<UniqueFd> prepareIdmappedMounts(const LaunchPlan& plan);
 // inside. Throws a UserError naming the filesystem when it cannot be idmapped.
 UniqueFd prepareIdmappedRootfs(const std::string& rootfs, const std::string& uidMap,
                                const std::string& gidMap);
+// The same, or nullopt when the filesystem refuses idmapped mounts (an old kernel, NFS, FUSE,
+// a directory inside an overlay): the caller falls back to chown.
+std::optional<UniqueFd> tryIdmappedRootfs(const std::string& rootfs, const std::string& uidMap,
+                                          const std::string& gidMap);
 
 // Device nodes for a new user namespace, where mknod is refused and the host's own nodes keep
 // their host owners and modes (/dev/fuse is 0600 root): each plan.devices entry that would be

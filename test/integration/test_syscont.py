@@ -106,6 +106,34 @@ class SysContTest(svtest.ContainerTest):
         self.assertEqual(self.run_container(b2).rc, 0)
         self.assertEqual(open(os.path.join(b2.rootfs, "etc", "created-inside")).read(), "hello")
 
+    def test_chown_fallback_where_idmapped_mounts_are_refused(self):
+        # A rootfs inside an overlay (not its mount point) cannot be idmapped: overlayfs refuses.
+        # Its files are chowned to the range for the container's life, then back.
+        lower, upper, work, merged = (os.path.join(self.tmp, d)
+                                      for d in ("lower", "upper", "work", "merged"))
+        for d in (upper, work, merged):
+            os.mkdir(d)
+        template = self.sc_bundle("id")
+        shutil.copytree(template.rootfs, os.path.join(lower, "rootfs"), symlinks=True)
+        subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
+                        f"lowerdir={lower},upperdir={upper},workdir={work}", merged], check=True)
+        self.allowed_mounts.add(merged)
+        self.host_cleanup.append(lambda: subprocess.run(["umount", merged], check=True))
+        b = self.sc_bundle("stat", "/bin/busybox")
+        b.spec["root"]["path"] = os.path.join(merged, "rootfs")
+        b.save()
+        log = os.path.join(self.tmp, "runc.log")
+        cid = self.new_id("chown")
+        r = self.runc("--log", log, "run", "--bundle", b.path, cid)
+        self.assertEqual(r.rc, 0, r)
+        st = parse_kv(r.out)
+        self.assertEqual((st["uid"], st["gid"]), ("0", "0"))
+        with open(log) as f:
+            self.assertIn("chowned to the container's range instead (slow", f.read())
+        # Back to 0-based after delete; the lower layer never changed.
+        self.assertEqual(os.stat(os.path.join(merged, "rootfs", "bin", "busybox")).st_uid, 0)
+        self.assertEqual(os.stat(os.path.join(lower, "rootfs", "bin", "busybox")).st_uid, 0)
+
     def test_shared_directory_between_two_ranges(self):
         shared = os.path.join(self.tmp, "shared")
         os.mkdir(shared, 0o755)  # root-owned, no chmod 777

@@ -47,8 +47,8 @@ struct ContainerState {
   bool systemContainer = false;
   uint32_t uidBase = 0, gidBase = 0, idSize = 0;
   std::string mgrSocket;
-  // The rootfs overlay's upper dir, shifted to the range while the container runs (shifted
-  // back at pause and delete).
+  // The rootfs overlay's upper dir (or, where idmapped mounts are refused, the whole rootfs),
+  // shifted to the range while the container runs (shifted back at pause and delete).
   std::string shiftedUpper;
 };
 

@@ -2,7 +2,10 @@
 // shifting of an overlay's upper dir (see syscont_setup.h).
 #include <sys/stat.h>
 
+#include <chrono>
+
 #include "base/file_util.h"
+#include "base/log.h"
 #include "base/sys_error.h"
 #include "nsutil/id_shift.h"
 #include "nsutil/idmap.h"
@@ -33,7 +36,21 @@ SysContRootfs prepareSystemRootfs(const std::string& rootfs, const std::string& 
       ns::remountOverlayIdmapped(*ov, userns.get());
       return out;
     }
-    out.rootfsTree = ns::prepareIdmappedRootfs(rootfs, uidMap, gidMap);
+    if (std::optional<UniqueFd> tree = ns::tryIdmappedRootfs(rootfs, uidMap, gidMap)) {
+      out.rootfsTree = std::move(*tree);
+      return out;
+    }
+    // No idmapped mounts here: chown the rootfs to the range for as long as the container
+    // lives (shifted back at delete, like an upper dir). Every file is touched, every time.
+    auto t0 = std::chrono::steady_clock::now();
+    ns::ShiftStats n = ns::shiftIds(rootfs, 0, range.size, static_cast<int64_t>(range.uidBase));
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - t0)
+                  .count();
+    log::warn("rootfs '{}': its filesystem cannot be idmapped, so its {} files were chowned to "
+              "the container's range instead (slow: {} ms; they are chowned back at delete)",
+              rootfs, n.files, ms);
+    out.shiftedUpper = rootfs;
     return out;
   }
   if (ov->lowersByFd) {
