@@ -33,6 +33,7 @@
 #include "oci/spec.h"
 #include "personalities/runc/container_id.h"
 #include "personalities/runc/foreground.h"
+#include "personalities/runc/lifecycle_internal.h"
 
 namespace sv::runc {
 
@@ -44,18 +45,6 @@ UserError notExist(const std::string& id) {
 }
 
 
-// The fds 3..3+n-1 that --preserve-fds passes must be the caller's: a gap would be filled by
-// one of ours (a lock, a cgroup dir) and leak into the container.
-void checkPreservedFds(int n) {
-  if (n < 0) throw UserError(fmt::format("--preserve-fds {} is negative", n));
-  for (int fd = 3; fd < 3 + n; ++fd)
-    if (::fcntl(fd, F_GETFD) < 0 || fd == log::fd())
-      throw UserError(fmt::format(
-          "--preserve-fds {}: fd {} is not open in the caller; pass only as many fds as are open "
-          "from fd 3 on",
-          n, fd));
-}
-
 std::string absoluteBundle(const std::string& bundle) {
   std::string path = bundle.empty() ? "." : bundle;
   char buf[PATH_MAX];
@@ -64,57 +53,6 @@ std::string absoluteBundle(const std::string& bundle) {
                                 "directory that holds config.json)",
                                 path, std::strerror(errno)));
   return buf;
-}
-
-oci::Spec loadSpec(const std::string& bundle) {
-  std::string path = bundle + "/config.json";
-  auto text = readFileIfExists(path);
-  if (!text)
-    throw UserError(fmt::format("no config.json in bundle \"{}\": create one with `sysvisor-runc "
-                                "spec` or point --bundle at the right directory",
-                                bundle));
-  try {
-    return oci::parseSpec(*text);
-  } catch (const oci::SpecError& e) {
-    throw UserError(fmt::format("{} ({})", e.what(), path));
-  }
-}
-
-// AppArmor and SELinux labels apply where the host has the LSM; elsewhere they are ignored
-// with a debug line (images and engines name profiles whatever the host).
-void dropUnsupportedLsmLabels(ns::LaunchPlan& plan) {
-  if (!plan.apparmorProfile.empty()) {
-    auto enabled = readFileIfExists("/sys/module/apparmor/parameters/enabled");
-    if (!enabled || !enabled->starts_with("Y")) {
-      log::debug("AppArmor is not enabled on this host: ignoring apparmorProfile \"{}\"",
-                 plan.apparmorProfile);
-      plan.apparmorProfile.clear();
-    }
-  }
-  if (!plan.selinuxLabel.empty() && ::access("/sys/fs/selinux/enforce", F_OK) != 0) {
-    log::debug("SELinux is not enabled on this host: ignoring selinuxLabel \"{}\"",
-               plan.selinuxLabel);
-    plan.selinuxLabel.clear();
-  }
-}
-
-// linux.seccomp (parsed; null: none) compiled for the init or an exec'd process, through a
-// cache of compiled programs under --root (Docker's default profile is the same on every
-// container).
-ns::seccomp::Program compileSeccomp(const StateStore& store, const nlohmann::json& profile) {
-  if (profile.is_null()) return {};
-  UniqueFd cache = store.openSeccompCache();
-  ns::seccomp::Program p = ns::seccomp::compileProfile(profile, cache.get());
-  if (!p.skippedSyscalls.empty())
-    log::debug("seccomp: syscalls unknown to libseccomp skipped: {}",
-               fmt::join(p.skippedSyscalls, ", "));
-  return p;
-}
-
-// Hands a seccomp notify listener to the agent at linux.seccomp.listenerPath.
-void sendSeccompListener(const ns::seccomp::Program& p, const ContainerState& s,
-                         const char* status, pid_t pid, UniqueFd listener) {
-  ns::seccomp::sendListener(p, listener.get(), specState(s, status, pid));
 }
 
 // The id of the topmost mount at path in our mount namespace (0: none), from mountinfo.
@@ -237,18 +175,6 @@ struct CreateCleanup {
     }
   }
 };
-
-void writePidFile(const std::string& path, pid_t pid) {
-  std::string abs = path;
-  std::string dir = ".", name = path;
-  if (auto slash = abs.rfind('/'); slash != std::string::npos) {
-    dir = slash == 0 ? "/" : abs.substr(0, slash);
-    name = abs.substr(slash + 1);
-  }
-  UniqueFd d(SV_SYSCALL(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC), "pid file dir '{}'",
-                        dir));
-  writeFileAtomic(d.get(), name, std::to_string(pid), 0644);
-}
 
 uint64_t pidNsInode(pid_t pid) {
   struct stat st;
@@ -476,13 +402,6 @@ void releaseInit(const StateStore& store, const ContainerState& s, int pidfd) {
       throw UserError(fmt::format("container \"{}\" init exited before it could start", s.id));
   }
   ::unlink(path.c_str());
-}
-
-UniqueFd openInit(const ContainerState& s) {
-  UniqueFd fd = pidfdOpen(s.pid);
-  // Checked after pidfd_open: the fd now pins the process, so it cannot be a recycled pid.
-  if (!fd || !initAlive(s)) return UniqueFd();
-  return fd;
 }
 
 // Signals every process of the container (but the init): those in its cgroup, and those in
@@ -742,196 +661,6 @@ std::vector<pid_t> containerPids(const GlobalOptions& g, const std::string& id) 
   if (pids.empty() && initAlive(s)) pids.push_back(s.pid);
   std::sort(pids.begin(), pids.end());
   return pids;
-}
-
-namespace {
-
-// The process `exec` runs: --process, or the container's own process with the flags applied
-// (runc's rules: --env adds or replaces, --cap adds to every set but inheritable).
-oci::Process execProcessSpec(const ContainerState& s, const ExecOptions& o) {
-  if (!o.processFile.empty()) {
-    std::string text = readFile(o.processFile);
-    try {
-      // Parsed through the spec parser so every field is validated the same way.
-      auto spec = oci::parseSpec(R"({"ociVersion":"1.0.2","root":{"path":"/"},"process":)" +
-                                 text + "}");
-      return *spec.process;
-    } catch (const oci::SpecError& e) {
-      throw UserError(fmt::format("--process {}: {}", o.processFile, e.what()));
-    }
-  }
-  oci::Spec spec = loadSpec(s.bundle);
-  if (!spec.process) throw UserError("the container's config.json has no process to start from");
-  oci::Process p = *spec.process;
-  if (o.args.empty()) throw UserError("exec needs a command: exec <container-id> <command> [args]");
-  p.args = o.args;
-  p.terminal = o.tty;
-  for (const auto& e : o.env) {
-    auto eq = e.find('=');
-    if (eq == std::string::npos || eq == 0)
-      throw UserError(fmt::format("--env \"{}\" must be NAME=value", e));
-    std::string prefix = e.substr(0, eq + 1);
-    std::erase_if(p.env, [&](const std::string& x) { return x.starts_with(prefix); });
-    p.env.push_back(e);
-  }
-  if (!o.cwd.empty()) p.cwd = o.cwd;
-  if (!o.user.empty()) {
-    auto colon = o.user.find(':');
-    try {
-      size_t used = 0;
-      p.user.uid = static_cast<uint32_t>(std::stoul(o.user.substr(0, colon), &used));
-      if (used != o.user.substr(0, colon).size()) throw std::invalid_argument("uid");
-      if (colon != std::string::npos) p.user.gid = static_cast<uint32_t>(std::stoul(o.user.substr(colon + 1)));
-    } catch (const std::exception&) {
-      throw UserError(fmt::format("--user \"{}\": give numeric uid[:gid]", o.user));
-    }
-  }
-  for (const auto& g : o.additionalGids) {
-    try {
-      p.user.additionalGids.push_back(static_cast<uint32_t>(std::stoul(g)));
-    } catch (const std::exception&) {
-      throw UserError(fmt::format("--additional-gids \"{}\" is not a number", g));
-    }
-  }
-  if (o.noNewPrivs) p.noNewPrivileges = true;
-  if (!o.caps.empty()) {
-    if (!p.capabilities) p.capabilities = oci::Capabilities{};
-    for (const auto& c : o.caps) {
-      auto cap = oci::capFromName(c);
-      if (!cap) throw UserError(fmt::format("--cap: unknown capability \"{}\"", c));
-      for (auto* set : {&p.capabilities->bounding, &p.capabilities->effective,
-                        &p.capabilities->permitted, &p.capabilities->ambient})
-        set->push_back(*cap);
-    }
-  }
-  return p;
-}
-
-// exec --cgroup: "[<controller>[,<controller>]:]<path>", a sub-cgroup of the container's
-// (that exists) for the named controllers' hierarchies, or for all of them.
-void enterSubCgroups(std::vector<cg::CgroupDir>& dirs, const std::vector<std::string>& specs) {
-  for (const auto& spec : specs) {
-    auto colon = spec.find(':');
-    std::string path = colon == std::string::npos ? spec : spec.substr(colon + 1);
-    std::string controllers = colon == std::string::npos ? "" : spec.substr(0, colon);
-    std::string clean = ns::cleanPath("/" + path);
-    if (path.empty() || clean == "/" || path.find("..") != std::string::npos)
-      throw UserError(fmt::format("--cgroup \"{}\": give a sub-cgroup path below the "
-                                  "container's cgroup, without \"..\"",
-                                  spec));
-    bool matched = false;
-    for (auto& d : dirs) {
-      bool wanted = controllers.empty();
-      std::string_view list = controllers;
-      while (!wanted && !list.empty()) {
-        auto comma = list.find(',');
-        std::string_view c = list.substr(0, comma);
-        std::string_view have = d.controllers;
-        // "cpu" matches the "cpu,cpuacct" hierarchy; "unified"/"" names cgroup2.
-        while (!have.empty() && !wanted) {
-          auto hc = have.find(',');
-          wanted = have.substr(0, hc) == c;
-          have = hc == std::string_view::npos ? "" : have.substr(hc + 1);
-        }
-        if (d.v2 && (c == "unified" || c.empty())) wanted = true;
-        list = comma == std::string_view::npos ? "" : list.substr(comma + 1);
-      }
-      if (!wanted) continue;
-      matched = true;
-      std::string sub = d.path + clean;
-      struct stat st;
-      if (::stat(sub.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
-        throw UserError(fmt::format("--cgroup \"{}\": sub-cgroup \"{}\" does not exist (create "
-                                    "it first)",
-                                    spec, sub));
-      d.path = sub;
-    }
-    if (!matched)
-      throw UserError(fmt::format("--cgroup \"{}\": the container has no cgroup for \"{}\"",
-                                  spec, controllers));
-  }
-}
-
-// The init's namespaces that differ from ours: what an exec'd process must join.
-std::vector<ns::NsJoin> namespacesOf(pid_t pid) {
-  constexpr oci::NsType kTypes[] = {oci::NsType::kUser, oci::NsType::kMount, oci::NsType::kPid,
-                                    oci::NsType::kNetwork, oci::NsType::kIpc, oci::NsType::kUts,
-                                    oci::NsType::kCgroup, oci::NsType::kTime};
-  std::vector<ns::NsJoin> joins;
-  for (auto t : kTypes) {
-    std::string theirs = fmt::format("/proc/{}/ns/{}", pid, oci::nsProcName(t));
-    std::string ours = fmt::format("/proc/self/ns/{}", oci::nsProcName(t));
-    struct stat a, b;
-    if (::stat(theirs.c_str(), &a) != 0) continue;
-    if (::stat(ours.c_str(), &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev) continue;
-    joins.push_back({t, theirs});
-  }
-  return joins;
-}
-
-}  // namespace
-
-int execProcess(const GlobalOptions& g, const ExecOptions& o) {
-  checkPreservedFds(o.preserveFds);
-  StateStore store(g.root);
-  ContainerState s = loadExisting(store, o.id);
-  Status status = store.status(s);
-  if (status == Status::kStopped || status == Status::kCreating)
-    throw UserError("cannot exec in a stopped container");
-  if (status == Status::kPaused && !o.ignorePaused)
-    throw UserError("cannot exec in a paused container (pass --ignore-paused to exec anyway)");
-  UniqueFd initFd = openInit(s);
-  if (!initFd) throw UserError("cannot exec in a stopped container");
-
-  oci::Process process = execProcessSpec(s, o);
-  if (s.systemContainer) grantRootCapabilities(process);
-  if (!o.processLabel.empty()) process.selinuxLabel = o.processLabel;
-  if (!o.apparmor.empty()) process.apparmorProfile = o.apparmor;
-  checkTerminalOptions(process.terminal, o.detach, o.consoleSocket);
-  if (process.terminal && !o.detach && !process.consoleSize) {
-    WinSize ws = callerWindowSize();
-    process.consoleSize = oci::ConsoleSize{ws.rows, ws.cols};
-  }
-  ns::LaunchPlan plan =
-      ns::buildExecPlan(process, s.rootfs, namespacesOf(s.pid), o.preserveFds);
-  dropUnsupportedLsmLabels(plan);
-  // state.json keeps linux.seccomp as text (the container's config.json may have changed).
-  plan.seccomp = compileSeccomp(
-      store, s.seccompJson.empty() ? nlohmann::json() : nlohmann::json::parse(s.seccompJson));
-  std::vector<cg::CgroupDir> cgroups = cgroupDirsOf(s);
-  enterSubCgroups(cgroups, o.subCgroups);
-  UniqueFd consoleSocket;
-  if (!o.consoleSocket.empty()) consoleSocket = connectConsoleSocket(o.consoleSocket);
-  sigset_t all = forwardableSignals();
-  if (!o.detach) ::sigprocmask(SIG_BLOCK, &all, nullptr);
-  // A paused container (--ignore-paused): being born in its frozen cgroup would freeze the
-  // process before it is set up (and the runtime with it): it joins that one once ready.
-  std::vector<std::string> frozenLater;
-  if (status == Status::kPaused) {
-    std::erase_if(cgroups, [&](const cg::CgroupDir& d) {
-      bool frozen = d.path == s.freezerDir;
-      if (frozen) frozenLater.push_back(d.path);
-      return frozen;
-    });
-  }
-  std::optional<ns::Launched> launched;
-  {
-    cg::BirthPlace birthPlace(cgroups);
-    ns::LaunchCallbacks callbacks;
-    if (plan.seccomp.notify)
-      callbacks.onSeccompListener = [&](pid_t pid, UniqueFd fd) {
-        sendSeccompListener(plan.seccomp, s, "running", pid, std::move(fd));
-      };
-    launched.emplace(ns::launchInit(plan, -1, birthPlace.v2Fd(), {}, callbacks));
-  }
-  if (!frozenLater.empty()) cg::attach(frozenLater, launched->init.pid());
-  if (consoleSocket) sendPtyMaster(consoleSocket.get(), launched->ptyMaster.get());
-  if (!o.pidFile.empty()) writePidFile(o.pidFile, launched->init.pid());
-  if (o.detach) {
-    (void)launched->init.release();
-    return 0;
-  }
-  return waitForeground(launched->init, all, std::move(launched->ptyMaster));
 }
 
 std::string containerStateJson(const GlobalOptions& g, const std::string& id) {
