@@ -38,7 +38,7 @@ struct MgrStatus {
   std::vector<ContainerInfo> containers;
 };
 
-class SyncClient;
+class BlockingRpc;
 
 // Connects at construction (DaemonDown when mgr is not running); each call is one round trip.
 class MgrClient {
@@ -59,7 +59,7 @@ class MgrClient {
   MgrStatus status();
 
  private:
-  std::unique_ptr<SyncClient> rpc_;
+  std::unique_ptr<BlockingRpc> rpc_;
 };
 
 }  // namespace sv::ipc

@@ -28,56 +28,6 @@ sockaddr_un unixAddress(const std::string& path) {
 
 }  // namespace
 
-struct SyncClient::Impl {
-  kj::AsyncIoContext io = kj::setupAsyncIo();
-  kj::Own<kj::AsyncIoStream> stream;
-  kj::Own<capnp::TwoPartyClient> client;
-};
-
-SyncClient::SyncClient(const std::string& socketPath, std::string daemonName,
-                       std::string startHint, std::chrono::milliseconds timeout)
-    : socketPath_(socketPath),
-      daemonName_(std::move(daemonName)),
-      startHint_(std::move(startHint)),
-      timeout_(timeout) {
-  // connect(2) on a Unix socket completes at once (or fails with a useful errno), so it is
-  // done synchronously before any event loop exists.
-  sockaddr_un addr = unixAddress(socketPath);
-  UniqueFd fd(SV_SYSCALL(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), "unix socket"));
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    int e = errno;
-    if (e == EACCES || e == EPERM)
-      throw DaemonDown(fmt::format("cannot connect to {} (socket '{}': {}): only root may use it",
-                                   daemonName_, socketPath, std::strerror(e)));
-    throw DaemonDown(fmt::format("{} is not running ({}; socket '{}': {})", daemonName_,
-                                 startHint_, socketPath, std::strerror(e)));
-  }
-  impl_ = std::make_unique<Impl>();
-  impl_->stream = impl_->io.lowLevelProvider->wrapSocketFd(
-      fd.release(), kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);
-  impl_->client = kj::heap<capnp::TwoPartyClient>(*impl_->stream);
-}
-
-SyncClient::~SyncClient() = default;
-
-capnp::Capability::Client SyncClient::bootstrap() { return impl_->client->bootstrap(); }
-kj::WaitScope& SyncClient::waitScope() { return impl_->io.waitScope; }
-kj::Timer& SyncClient::timer() { return impl_->io.provider->getTimer(); }
-
-void SyncClient::rethrow(const kj::Exception& e) {
-  if (e.getType() == kj::Exception::Type::OVERLOADED ||
-      e.getType() == kj::Exception::Type::DISCONNECTED) {
-    std::string what = e.getDescription().cStr();
-    if (what.find("timed out") != std::string::npos)
-      throw DaemonDown(fmt::format("{} did not answer within {} ms (socket '{}'); check its log "
-                                   "or restart it ({})",
-                                   daemonName_, timeout_.count(), socketPath_, startHint_));
-    throw DaemonDown(fmt::format("{} closed the connection ({}); check its log or restart it ({})",
-                                 daemonName_, what, startHint_));
-  }
-  throw RemoteError(fmt::format("{}: {}", daemonName_, e.getDescription().cStr()));
-}
-
 namespace {
 
 // Accepts connections forever, handing root peers to the RPC server and dropping others.
