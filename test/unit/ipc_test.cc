@@ -12,6 +12,7 @@
 #include <catch2/catch.hpp>
 #include <cstring>
 #include <kj/async-io.h>
+#include <kj/debug.h>
 
 #include "base/file_util.h"
 #include "base/unique_fd.h"
@@ -127,6 +128,41 @@ TEST_CASE("refused requests come back as RemoteError text", "[ipc]") {
   CHECK_THAT(rel, Catch::Contains("absolute"));
   // The connection survives refusals.
   CHECK(client.status().containers.size() == 1);
+}
+
+namespace {
+// A daemon whose method fails: the exception travels back as an RPC Return.exception.
+class Failing final : public sv::ipc::schema::Mgr::Server {
+ protected:
+  kj::Promise<void> status(StatusContext) override {
+    KJ_FAIL_REQUIRE("the table is on fire");
+  }
+};
+}  // namespace
+
+TEST_CASE("a daemon's exception is a RemoteError with its reason", "[ipc]") {
+  TempDir dir;
+  std::string path = dir.file("failing.sock");
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    try {
+      auto io = kj::setupAsyncIo();
+      sv::ipc::serveUnix(io, path, kj::heap<Failing>()).wait(io.waitScope);
+    } catch (...) {
+    }
+    ::_exit(1);
+  }
+  for (int i = 0; i < 500 && ::access(path.c_str(), F_OK) != 0; ++i) ::usleep(2000);
+  MgrClient client(path);
+  std::string msg = sv::test::errorOf<RemoteError>([&] { client.status(); });
+  CHECK_THAT(msg, Catch::Contains("the table is on fire"));
+  // Methods it does not implement are refused the same way, and the connection goes on.
+  std::string unimpl =
+      sv::test::errorOf<RemoteError>([&] { client.unregisterContainer("x", false); });
+  CHECK_THAT(unimpl, Catch::Contains("not implemented"));
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
 }
 
 TEST_CASE("no daemon: DaemonDown says how to start it", "[ipc]") {
