@@ -165,6 +165,19 @@ TEST_CASE("a daemon's exception is a RemoteError with its reason", "[ipc]") {
   ::waitpid(pid, nullptr, 0);
 }
 
+namespace {
+// A socket that accepts connections (the kernel's backlog) but whose owner never speaks RPC.
+sv::UniqueFd listenOn(const std::string& path) {
+  sv::UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size());
+  REQUIRE(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(listener.get(), 4) == 0);
+  return listener;
+}
+}  // namespace
+
 TEST_CASE("no daemon: DaemonDown says how to start it", "[ipc]") {
   TempDir dir;
   std::string msg = sv::test::errorOf<DaemonDown>([&] { MgrClient c(dir.file("none.sock")); });
@@ -176,12 +189,7 @@ TEST_CASE("no daemon: DaemonDown says how to start it", "[ipc]") {
 TEST_CASE("a daemon that never answers times out as DaemonDown", "[ipc]") {
   TempDir dir;
   std::string path = dir.file("mute.sock");
-  sv::UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.c_str(), path.size());
-  REQUIRE(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  REQUIRE(::listen(listener.get(), 4) == 0);
+  sv::UniqueFd listener = listenOn(path);
   MgrClient client(path, std::chrono::milliseconds(200));
   std::string msg = sv::test::errorOf<DaemonDown>([&] { client.status(); });
   CHECK_THAT(msg, Catch::Contains("did not answer within 200 ms"));
@@ -190,12 +198,7 @@ TEST_CASE("a daemon that never answers times out as DaemonDown", "[ipc]") {
 TEST_CASE("a daemon that dies mid-call is DaemonDown, not a hang", "[ipc]") {
   TempDir dir;
   std::string path = dir.file("dies.sock");
-  sv::UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.c_str(), path.size());
-  REQUIRE(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  REQUIRE(::listen(listener.get(), 4) == 0);
+  sv::UniqueFd listener = listenOn(path);
   MgrClient client(path, std::chrono::seconds(5));
   // Accept, then close: the peer vanishes before answering.
   sv::UniqueFd conn(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
