@@ -43,7 +43,14 @@ bool rootfsExists(const std::string& rootfs) {
   return ::stat(path.c_str(), &st) == 0 || errno != ENOENT;
 }
 
+void Table::reapBeforeAllocating() {
+  auto now = std::chrono::steady_clock::now();
+  if (alloc_.freeCount() > 0 && now - lastReap_ < std::chrono::seconds(1)) return;
+  reap();
+}
+
 void Table::reap() {
+  lastReap_ = std::chrono::steady_clock::now();
   std::vector<std::string> freed = alloc_.reap(rootfsExists);
   for (const auto& id : freed) log::info("container {}: rootfs gone, id range freed", id);
   if (!freed.empty()) save(true);
@@ -60,7 +67,7 @@ kj::Promise<void> MgrService::register_(RegisterContext context) {
     return kj::READY_NOW;
   }
   try {
-    table_.reap();
+    table_.reapBeforeAllocating();
     const Allocation* before = table_.alloc().find(id);
     bool known = before != nullptr;
     uint32_t oldBase = known ? before->uidBase : 0;

@@ -1,6 +1,7 @@
 // The Mgr RPC interface on top of the id allocator, with the table persisted on every change.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <string>
 
@@ -23,14 +24,18 @@ class Table {
   IdAllocator& alloc() { return alloc_; }
   const std::string& policyName() const { return policyName_; }
   void save(bool durable);
-  // Frees stopped containers whose rootfs is gone; saves if anything changed.
+  // Frees containers whose rootfs is gone; saves if anything changed.
   void reap();
+  // The same before handing out a block: at most once a second (one stat per known container
+  // each time), unless every block is taken and a freed one could help now.
+  void reapBeforeAllocating();
 
   static constexpr const char* kFileName = "ids.json";
 
  private:
   IdAllocator& alloc_;
   Pool pool_;
+  std::chrono::steady_clock::time_point lastReap_{};
   int dataDirFd_;
   std::string policyName_;
 };
