@@ -1,6 +1,7 @@
 #include "personalities/runc/foreground.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -183,8 +184,18 @@ class Foreground {
     for (int i = 0; i < 4096; ++i) {
       asio::error_code ec;
       size_t n = master_->read_some(asio::buffer(fromPty_), ec);
-      if (ec || n == 0) break;
-      writeOut(n);
+      if (!ec && n > 0) {
+        writeOut(n);
+        continue;
+      }
+      // The tty layer hands the slave's last output to the master from a work queue, so it may
+      // not be readable yet: wait a little for more. EIO (every slave closed, nothing left)
+      // ends the drain at once; a quiet, still-open slave after 50 ms.
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        pollfd pfd{master_->native_handle(), POLLIN, 0};
+        if (::poll(&pfd, 1, 50) > 0) continue;
+      }
+      break;
     }
   }
 
