@@ -22,11 +22,6 @@
 namespace sv::ns {
 
 namespace {
-std::string mapText(const std::vector<oci::IdMapping>& maps) {
-  std::string out;
-  for (const auto& m : maps) out += fmt::format("{} {} {}\n", m.containerID, m.hostID, m.size);
-  return out;
-}
 UniqueFd cloneTree(const std::string& path, unsigned recursive) {
   return UniqueFd(SV_SYSCALL(
       static_cast<int>(::syscall(SYS_open_tree, AT_FDCWD, path.c_str(),
@@ -74,19 +69,23 @@ UniqueFd makeUserNs(const std::string& uidMap, const std::string& gidMap) {
   return UniqueFd(SV_SYSCALL(::open(path, O_RDONLY | O_CLOEXEC), "'{}'", path));
 }
 
-std::vector<UniqueFd> prepareIdmappedMounts(const LaunchPlan& plan) {
+std::vector<UniqueFd> prepareIdmappedMounts(const LaunchPlan& plan, int planUserns) {
   std::vector<UniqueFd> trees(plan.mounts.size());
   std::map<std::string, UniqueFd> userns;  // by "uidmap|gidmap"
   for (size_t i = 0; i < plan.mounts.size(); ++i) {
     const PlannedMount& m = plan.mounts[i];
     if (m.kind != MountKind::kBind || m.uidMappings.empty()) continue;
-    std::string uid = mapText(m.uidMappings);
-    std::string gid = mapText(m.gidMappings.empty() ? m.uidMappings : m.gidMappings);
-    UniqueFd& ns = userns[uid + "|" + gid];
-    if (!ns) ns = makeUserNs(uid, gid);
+    std::string uid = idMapText(m.uidMappings);
+    std::string gid = idMapText(m.gidMappings.empty() ? m.uidMappings : m.gidMappings);
+    int ns = planUserns;
+    if (ns < 0 || uid != plan.uidMap || gid != plan.gidMap) {
+      UniqueFd& made = userns[uid + "|" + gid];
+      if (!made) made = makeUserNs(uid, gid);
+      ns = made.get();
+    }
     unsigned recursive = m.recursive ? AT_RECURSIVE : 0;
     UniqueFd tree = cloneTree(m.source, recursive);
-    if (!idmapTree(tree.get(), ns.get(), recursive)) {
+    if (!idmapTree(tree.get(), ns, recursive)) {
       int err = errno;
       if (m.idmapIfSupported && (err == EINVAL || err == EOPNOTSUPP || err == EPERM)) {
         log::debug("'{}' on '{}': its filesystem cannot be idmapped ({}); bound as it is",
@@ -102,23 +101,11 @@ std::vector<UniqueFd> prepareIdmappedMounts(const LaunchPlan& plan) {
   return trees;
 }
 
-std::optional<UniqueFd> tryIdmappedRootfs(const std::string& rootfs, const std::string& uidMap,
-                                          const std::string& gidMap) {
-  UniqueFd ns = makeUserNs(uidMap, gidMap);
+std::optional<UniqueFd> tryIdmappedRootfs(const std::string& rootfs, int userns) {
   UniqueFd tree = cloneTree(rootfs, AT_RECURSIVE);
-  if (idmapTree(tree.get(), ns.get(), AT_RECURSIVE)) return tree;
+  if (idmapTree(tree.get(), userns, AT_RECURSIVE)) return tree;
   if (errno == EINVAL || errno == EOPNOTSUPP) return std::nullopt;
   throwSysError(errno, "mount_setattr", fmt::format("idmapping the rootfs '{}'", rootfs));
-}
-
-UniqueFd prepareIdmappedRootfs(const std::string& rootfs, const std::string& uidMap,
-                               const std::string& gidMap) {
-  std::optional<UniqueFd> tree = tryIdmappedRootfs(rootfs, uidMap, gidMap);
-  if (!tree)
-    throw UserError(fmt::format("cannot idmap the rootfs '{}': its filesystem (or one mounted "
-                                "below it) does not support idmapped mounts",
-                                rootfs));
-  return std::move(*tree);
 }
 
 std::vector<UniqueFd> prepareDeviceNodes(const LaunchPlan& plan, uint32_t uidBase,

@@ -19,18 +19,15 @@ UniqueFd makeUserNs(const std::string& uidMap, const std::string& gidMap);
 // One fd per plan.mounts entry: a detached idmapped tree for binds that carry uidMappings,
 // an invalid fd otherwise.
 // Binds marked idmapIfSupported whose filesystem refuses idmapping get an invalid fd (a plain
-// bind) and a debug log line.
-std::vector<UniqueFd> prepareIdmappedMounts(const LaunchPlan& plan);
+// bind) and a debug log line. planUserns: a user namespace with the plan's own maps (made once
+// per create, see makeUserNs), used for binds with those maps instead of making another.
+std::vector<UniqueFd> prepareIdmappedMounts(const LaunchPlan& plan, int planUserns = -1);
 
-// A detached clone of the rootfs (with its submounts) idmapped through the container's user
-// namespace maps ("0 100000 65536\n" lines), so image files owned by host root show as root
-// inside. Throws a UserError naming the filesystem when it cannot be idmapped.
-UniqueFd prepareIdmappedRootfs(const std::string& rootfs, const std::string& uidMap,
-                               const std::string& gidMap);
-// The same, or nullopt when the filesystem refuses idmapped mounts (an old kernel, NFS, FUSE,
-// a directory inside an overlay): the caller falls back to chown.
-std::optional<UniqueFd> tryIdmappedRootfs(const std::string& rootfs, const std::string& uidMap,
-                                          const std::string& gidMap);
+// A detached clone of the rootfs (with its submounts) idmapped through userns (the
+// container's maps), so image files owned by host root show as root inside; nullopt when the
+// filesystem refuses idmapped mounts (an old kernel, NFS, FUSE, a directory inside an overlay):
+// the caller falls back to chown.
+std::optional<UniqueFd> tryIdmappedRootfs(const std::string& rootfs, int userns);
 
 // Device nodes for a new user namespace, where mknod is refused and the host's own nodes keep
 // their host owners and modes (/dev/fuse is 0600 root): each plan.devices entry that would be

@@ -55,11 +55,6 @@ constexpr SysctlRule kSysctlRules[] = {
     {"kernel.hostname", true, oci::NsType::kUts},     {"kernel.domainname", true, oci::NsType::kUts},
 };
 
-std::string idMapText(const std::vector<oci::IdMapping>& maps) {
-  std::string out;
-  for (const auto& m : maps) out += fmt::format("{} {} {}\n", m.containerID, m.hostID, m.size);
-  return out;
-}
 
 uint64_t capMask(const std::vector<int>& caps) {
   uint64_t mask = 0;
@@ -345,6 +340,12 @@ std::string unescapeMountinfo(const std::string& in) {
 }
 
 }  // namespace
+
+std::string idMapText(const std::vector<oci::IdMapping>& maps) {
+  std::string out;
+  for (const auto& m : maps) out += fmt::format("{} {} {}\n", m.containerID, m.hostID, m.size);
+  return out;
+}
 
 std::string passwdHome(const std::string& passwd, uid_t uid) {
   std::istringstream in(passwd);

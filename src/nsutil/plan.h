@@ -164,6 +164,9 @@ LaunchPlan buildExecPlan(const oci::Process& p, const std::string& rootfs,
 // Reads the host's cgroup mounts (v1 hierarchies, v2) from mountinfo text.
 void parseCgroupLayout(const std::string& mountinfo, PlanOptions& options);
 
+// "/proc/<pid>/uid_map" text of mappings: "containerID hostID size" lines.
+std::string idMapText(const std::vector<oci::IdMapping>& maps);
+
 // The home directory of uid in /etc/passwd text ("/" when absent, as runc does).
 std::string passwdHome(const std::string& passwd, uid_t uid);
 

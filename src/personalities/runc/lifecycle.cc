@@ -310,13 +310,17 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
     cleanup.sharedRootfs = plan.rootfs;
     cleanup.mountIdBefore = topMountId(plan.rootfs);
   }
-  std::vector<UniqueFd> trees = ns::prepareIdmappedMounts(plan);
+  // One user namespace with the container's maps idmaps the rootfs and every bind (each one
+  // made is a helper process cloned and reaped).
+  UniqueFd userns;
+  if (syscont) userns = ns::makeUserNs(plan.uidMap, plan.gidMap);
+  std::vector<UniqueFd> trees = ns::prepareIdmappedMounts(plan, userns ? userns.get() : -1);
   ns::MountTrees treeFds;
   for (const auto& t : trees) treeFds.mounts.push_back(t.get());
   UniqueFd rootfsTree;
   std::vector<UniqueFd> deviceNodes;
   if (syscont) {
-    SysContRootfs r = prepareSystemRootfs(plan.rootfs, plan.uidMap, plan.gidMap, syscont->range);
+    SysContRootfs r = prepareSystemRootfs(plan.rootfs, userns.get(), syscont->range);
     rootfsTree = std::move(r.rootfsTree);
     treeFds.rootfs = rootfsTree.get();
     if (!r.shiftedUpper.empty()) {
@@ -352,6 +356,7 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
                                     treeFds, callbacks));
   }
   trees.clear();
+  userns.reset();
   rootfsTree.reset();
   deviceNodes.clear();
   home.reset();

@@ -15,8 +15,7 @@
 
 namespace sv::runc {
 
-SysContRootfs prepareSystemRootfs(const std::string& rootfs, const std::string& uidMap,
-                                  const std::string& gidMap, const IdRange& range) {
+SysContRootfs prepareSystemRootfs(const std::string& rootfs, int userns, const IdRange& range) {
   SysContRootfs out;
   // A rootfs the engine already made for this range (Docker's userns-remap chowns its layers
   // to the remapped root) needs no idmapping; shifting it again would be wrong.
@@ -32,11 +31,10 @@ SysContRootfs prepareSystemRootfs(const std::string& rootfs, const std::string& 
     // A read-only overlay has nothing to shift: an idmapped clone of it would do, but overlayfs
     // itself cannot be idmapped; its layers can.
     if (ov) {
-      UniqueFd userns = ns::makeUserNs(uidMap, gidMap);
-      ns::remountOverlayIdmapped(*ov, userns.get());
+      ns::remountOverlayIdmapped(*ov, userns);
       return out;
     }
-    if (std::optional<UniqueFd> tree = ns::tryIdmappedRootfs(rootfs, uidMap, gidMap)) {
+    if (std::optional<UniqueFd> tree = ns::tryIdmappedRootfs(rootfs, userns)) {
       out.rootfsTree = std::move(*tree);
       return out;
     }
@@ -61,10 +59,9 @@ SysContRootfs prepareSystemRootfs(const std::string& rootfs, const std::string& 
     out.shiftedUpper = ov->upper;
     return out;
   }
-  UniqueFd userns = ns::makeUserNs(uidMap, gidMap);
   ns::shiftIds(ov->upper, 0, range.size, static_cast<int64_t>(range.uidBase));
   try {
-    ns::remountOverlayIdmapped(*ov, userns.get());
+    ns::remountOverlayIdmapped(*ov, userns);
   } catch (...) {
     ns::shiftIds(ov->upper, range.uidBase, range.size, -static_cast<int64_t>(range.uidBase));
     throw;

@@ -46,8 +46,8 @@ struct SysContRootfs {
   UniqueFd rootfsTree;
   std::string shiftedUpper;
 };
-SysContRootfs prepareSystemRootfs(const std::string& rootfs, const std::string& uidMap,
-                                  const std::string& gidMap, const IdRange& range);
+// userns: a user namespace with the container's maps (idmaps the layers or the clone).
+SysContRootfs prepareSystemRootfs(const std::string& rootfs, int userns, const IdRange& range);
 // The upper dir back to 0-based ids (delete, pause) or to the range again (resume); a no-op
 // for a state without one. Throws SysError.
 void shiftUpperBack(const ContainerState& s);
