@@ -27,11 +27,7 @@ BlockingRpc::BlockingRpc(const std::string& socketPath, std::string daemonName,
       daemonName_(std::move(daemonName)),
       startHint_(std::move(startHint)),
       timeout_(timeout) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (socketPath.size() >= sizeof(addr.sun_path))
-    throw std::runtime_error(fmt::format("socket path '{}' is too long", socketPath));
-  std::memcpy(addr.sun_path, socketPath.data(), socketPath.size());
+  sockaddr_un addr = unixAddress(socketPath);
   fd_ = UniqueFd(SV_SYSCALL(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), "unix socket"));
   if (::connect(fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     int e = errno;

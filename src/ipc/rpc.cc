@@ -14,8 +14,6 @@
 
 namespace sv::ipc {
 
-namespace {
-
 sockaddr_un unixAddress(const std::string& path) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
@@ -25,8 +23,6 @@ sockaddr_un unixAddress(const std::string& path) {
   std::memcpy(addr.sun_path, path.data(), path.size());
   return addr;
 }
-
-}  // namespace
 
 namespace {
 

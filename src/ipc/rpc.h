@@ -3,6 +3,8 @@
 // loop, is blocking_rpc.h.
 #pragma once
 
+#include <sys/un.h>
+
 #include <capnp/capability.h>
 #include <kj/async-io.h>
 
@@ -22,6 +24,9 @@ class RemoteError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+
+// The address of a Unix socket path; throws for a path too long for sun_path.
+sockaddr_un unixAddress(const std::string& path);
 
 // Listens on a Unix socket for root peers only (SO_PEERCRED), serving `bootstrap` to each.
 // A stale socket file from a dead daemon is replaced; the caller holds the single-instance

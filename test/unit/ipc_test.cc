@@ -44,8 +44,7 @@ class ServiceProcess {
       try {
         IdAllocator alloc(kStart, kStart, poolSize, policy);
         sv::UniqueFd data(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-        sv::mgr::Table table(alloc, {kStart, kStart, poolSize}, data.get(),
-                             sv::mgr::policyName(policy));
+        sv::mgr::Table table(alloc, data.get());
         auto io = kj::setupAsyncIo();
         auto serving = sv::ipc::serveUnix(io, socket, kj::heap<sv::mgr::MgrService>(table));
         serving.wait(io.waitScope);

@@ -164,11 +164,10 @@ int runDaemon(const MgrOptions& o) {
   UniqueFd dataDir(SV_SYSCALL(::open(o.dataRoot.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC),
                               "'{}'", o.dataRoot));
 
-  uint32_t uidStart = ensureSubids(o);
-  uint32_t gidStart = uidStart;
-  IdAllocator alloc(uidStart, gidStart, o.poolSize, o.policy);
+  uint32_t start = ensureSubids(o);  // the same in /etc/subuid and /etc/subgid
+  IdAllocator alloc(start, start, o.poolSize, o.policy);
   loadTable(alloc, o.dataRoot);
-  Table table(alloc, {uidStart, gidStart, o.poolSize}, dataDir.get(), o.policy == SubidPolicy::kReuse ? "reuse" : "no-reuse");
+  Table table(alloc, dataDir.get());
   table.reap();
   table.save(true);
 
@@ -180,10 +179,9 @@ int runDaemon(const MgrOptions& o) {
                      .eagerlyEvaluate([](kj::Exception&& e) {
                        log::error("socket: {}", e.getDescription().cStr());
                      });
-  log::info("sysvisor-mgr {} ready: socket {}, pool uid {}+{} gid {}+{}, {} containers known, "
-            "policy {}",
-            SV_VERSION, o.socket, uidStart, o.poolSize, gidStart, o.poolSize,
-            alloc.list().size(), table.policyName());
+  log::info("sysvisor-mgr {} ready: socket {}, pool of ids {}+{} (uids and gids), {} containers "
+            "known, policy {}",
+            SV_VERSION, o.socket, start, o.poolSize, alloc.list().size(), table.policyName());
   notifyReady();
   auto reaper = reapEvery(io.provider->getTimer(), table).eagerlyEvaluate(
       [](kj::Exception&& e) { log::error("reaper: {}", e.getDescription().cStr()); });

@@ -74,6 +74,9 @@ class IdAllocator {
   void load(std::string_view json);
 
   SubidPolicy policy() const { return policy_; }
+  uint32_t uidStart() const { return uidStart_; }
+  uint32_t gidStart() const { return gidStart_; }
+  uint64_t poolSize() const { return poolSize_; }
   uint32_t cursor() const { return cursor_; }  // the block next-fit looks at first
 
  private:

@@ -113,9 +113,9 @@ kj::Promise<void> MgrService::status(StatusContext context) {
   const IdAllocator& alloc = table_.alloc();
   std::vector<Allocation> all = alloc.list();
   auto pool = r.initPool();
-  pool.setUidStart(table_.pool().uidStart);
-  pool.setGidStart(table_.pool().gidStart);
-  pool.setSize(table_.pool().size);
+  pool.setUidStart(alloc.uidStart());
+  pool.setGidStart(alloc.gidStart());
+  pool.setSize(alloc.poolSize());
   pool.setPolicy(table_.policyName());
   pool.setBlocks(static_cast<uint32_t>(alloc.blockCount()));
   pool.setBlocksInUse(static_cast<uint32_t>(alloc.blockCount() - alloc.freeCount()));

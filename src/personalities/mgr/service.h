@@ -14,13 +14,8 @@ namespace sv::mgr {
 // handed out must never be handed out again after a crash); state-only changes are not.
 class Table {
  public:
-  struct Pool {
-    uint32_t uidStart = 0, gidStart = 0;
-    uint64_t size = 0;
-  };
-  Table(IdAllocator& alloc, Pool pool, int dataDirFd, std::string policyName)
-      : alloc_(alloc), pool_(pool), dataDirFd_(dataDirFd), policyName_(std::move(policyName)) {}
-  const Pool& pool() const { return pool_; }
+  Table(IdAllocator& alloc, int dataDirFd)
+      : alloc_(alloc), dataDirFd_(dataDirFd), policyName_(sv::mgr::policyName(alloc.policy())) {}
   IdAllocator& alloc() { return alloc_; }
   const std::string& policyName() const { return policyName_; }
   void save(bool durable);
@@ -34,7 +29,6 @@ class Table {
 
  private:
   IdAllocator& alloc_;
-  Pool pool_;
   std::chrono::steady_clock::time_point lastReap_{};
   int dataDirFd_;
   std::string policyName_;
