@@ -3,31 +3,12 @@
 
 #include <string_view>
 
+#include "fusefs/proc_sys.h"
+#include "personalities/fs/fs.h"
 #include "personalities/mgr/mgr.h"
 #include "personalities/runc/commands.h"
 
 namespace {
-
-int notYet(const char* role, int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    std::string_view a = argv[i];
-    if (a == "--version" || a == "-v" || a == "-version") {
-      dprintf(STDOUT_FILENO, "%s version %s\n", role, SV_VERSION);
-      return 0;
-    }
-    if (a == "--help" || a == "-h" || a == "-help") {
-      dprintf(STDOUT_FILENO,
-              "%s: the %s daemon of sysvisor.\nNot implemented yet: it arrives with a later "
-              "issue.\n\nOptions:\n  --version  print the version\n  --help     show this help\n",
-              role, "FUSE /proc and /sys emulation");
-      return 0;
-    }
-  }
-  dprintf(STDERR_FILENO, "%s: not implemented yet\n", role);
-  return 1;
-}
-
-int fsMain(int argc, char** argv) { return notYet("sysvisor-fs", argc, argv); }
 
 struct Role {
   std::string_view installedName;  // basename(argv[0])
@@ -37,7 +18,7 @@ struct Role {
 
 constexpr Role kRoles[] = {
     {"sysvisor-runc", "runc", sv::runc::runcMain},
-    {"sysvisor-fs", "fs", fsMain},
+    {"sysvisor-fs", "fs", sv::fsd::fsMain},
     {"sysvisor-mgr", "mgr", sv::mgr::mgrMain},
 };
 
@@ -67,6 +48,8 @@ int main(int argc, char** argv) {
   if (sub == "--help" || sub == "-h" || sub == "help") return usage(STDOUT_FILENO);
   for (const Role& r : kRoles)
     if (sub == r.subcommand) return r.main(argc - 1, argv + 1);
+  // Hidden: sysvisor-fs's helper for user- and pid-namespace sysctls.
+  if (sub == "nsexec") return sv::fs::nsexecMain(argc - 1, argv + 1);
   dprintf(STDERR_FILENO, "sysvisor: unknown role \"%s\"\n", argv[1]);
   return usage(STDERR_FILENO);
 }

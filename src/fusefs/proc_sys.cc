@@ -1,0 +1,290 @@
+#include "fusefs/proc_sys.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <exception>
+
+#include "base/sys_error.h"
+#include "fusefs/sysctl_table.h"
+
+extern char** environ;
+
+namespace sv::fs {
+namespace {
+
+enum class NsKind { kNone, kNet, kIpc, kUts, kHelper };
+
+NsKind nsKindOf(std::string_view rest) {
+  if (rest == "net" || rest.starts_with("net/")) return NsKind::kNet;
+  if (rest == "user" || rest.starts_with("user/") || rest == "kernel/ns_last_pid")
+    return NsKind::kHelper;
+  if (rest == "kernel/hostname" || rest == "kernel/domainname") return NsKind::kUts;
+  if (rest.starts_with("fs/mqueue")) return NsKind::kIpc;
+  for (std::string_view p : {"kernel/shm", "kernel/msg", "kernel/sem", "kernel/auto_msgmni"})
+    if (rest.starts_with(p)) return NsKind::kIpc;
+  return NsKind::kNone;
+}
+
+std::string sysPath(std::string_view rest) {
+  std::string p = "/proc/sys";
+  if (!rest.empty()) p.append("/").append(rest);
+  return p;
+}
+
+// Puts the calling thread into the requester's namespace of one kind for its lifetime.
+// Safe on a FUSE worker: net, ipc and uts namespaces are per thread, setns into them needs no
+// single-threaded process, and the destructor always returns the thread to the daemon's own
+// namespace (if it cannot, the process stops rather than serve another request from there).
+class NsGuard {
+ public:
+  NsGuard(NsKind kind, pid_t pid, int hostFd) {
+    int flag = kind == NsKind::kNet ? CLONE_NEWNET : kind == NsKind::kIpc ? CLONE_NEWIPC
+                                                                          : CLONE_NEWUTS;
+    if (kind == NsKind::kNone || kind == NsKind::kHelper || pid <= 0) return;
+    const char* name = flag == CLONE_NEWNET ? "net" : flag == CLONE_NEWIPC ? "ipc" : "uts";
+    std::string path = fmt::format("/proc/{}/ns/{}", pid, name);
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    // The requester vanished mid-request: nothing to answer for.
+    if (!fd) throwSysError(errno == ENOENT ? ESRCH : errno, "open", path);
+    SV_SYSCALL(::setns(fd.get(), flag), "'{}'", path);
+    flag_ = flag;
+    hostFd_ = hostFd;
+  }
+  ~NsGuard() {
+    if (flag_ && ::setns(hostFd_, flag_) != 0) std::terminate();
+  }
+  NsGuard(const NsGuard&) = delete;
+  NsGuard& operator=(const NsGuard&) = delete;
+
+ private:
+  int flag_ = 0;
+  int hostFd_ = -1;
+};
+
+std::string readAll(const std::string& path) {
+  UniqueFd fd(SV_SYSCALL(::open(path.c_str(), O_RDONLY | O_CLOEXEC), "'{}'", path));
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = SV_SYSCALL(::read(fd.get(), buf, sizeof buf), "'{}'", path);
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+void writeOnce(const std::string& path, std::string_view data) {
+  UniqueFd fd(SV_SYSCALL(::open(path.c_str(), O_WRONLY | O_CLOEXEC), "'{}'", path));
+  SV_SYSCALL(::write(fd.get(), data.data(), data.size()), "'{}'", path);
+}
+
+UniqueFd openOwnNs(const char* name) {
+  std::string path = std::string("/proc/self/ns/") + name;
+  return UniqueFd(SV_SYSCALL(::open(path.c_str(), O_RDONLY | O_CLOEXEC), "'{}'", path));
+}
+
+}  // namespace
+
+ProcSys::ProcSys(std::string self)
+    : self_(std::move(self)),
+      hostNet_(openOwnNs("net")),
+      hostIpc_(openOwnNs("ipc")),
+      hostUts_(openOwnNs("uts")) {}
+
+mode_t ProcSys::stat(std::string_view rest, pid_t requester) const {
+  if (rest.empty()) return S_IFDIR | 0555;
+  NsKind kind = nsKindOf(rest);
+  NsGuard in(kind == NsKind::kNet ? kind : NsKind::kNone, requester, hostNet_.get());
+  std::string path = sysPath(rest);
+  struct stat st;
+  SV_SYSCALL(::lstat(path.c_str(), &st), "'{}'", path);
+  return st.st_mode;
+}
+
+std::vector<SysEntry> ProcSys::list(std::string_view rest, pid_t requester) const {
+  NsKind kind = nsKindOf(rest);
+  NsGuard in(kind == NsKind::kNet ? kind : NsKind::kNone, requester, hostNet_.get());
+  std::string path = sysPath(rest);
+  int fd = SV_SYSCALL(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC), "'{}'", path);
+  DIR* d = ::fdopendir(fd);
+  if (!d) {
+    int err = errno;
+    ::close(fd);
+    throwSysError(err, "fdopendir", path);
+  }
+  std::vector<SysEntry> out;
+  // At the top level, "net" is listed from the requester's view like everything else.
+  while (dirent* e = ::readdir(d)) {
+    std::string_view name = e->d_name;
+    if (name == "." || name == "..") continue;
+    struct stat st;
+    if (::fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    out.push_back({std::string(name), st.st_mode});
+  }
+  ::closedir(d);
+  return out;
+}
+
+std::string ProcSys::read(const Container& c, std::string_view rest, pid_t requester) const {
+  const SysctlRule& rule = lookupSysctl(rest);
+  switch (rule.scope) {
+    case SysctlScope::kNamespaced: {
+      NsKind kind = nsKindOf(rest);
+      if (kind == NsKind::kHelper) return helper(requester, rest, nullptr);
+      int host = kind == NsKind::kNet   ? hostNet_.get()
+                 : kind == NsKind::kIpc ? hostIpc_.get()
+                                        : hostUts_.get();
+      NsGuard in(kind, requester, host);
+      return readAll(sysPath(rest));
+    }
+    case SysctlScope::kLocal:
+    case SysctlScope::kPushIfLarger:
+      if (auto v = c.sysctl(rest)) return *v;
+      return readAll(sysPath(rest));
+    case SysctlScope::kHostReadOnly:
+    case SysctlScope::kFresh:
+    case SysctlScope::kDenied:
+      return readAll(sysPath(rest));
+  }
+  return {};
+}
+
+bool ProcSys::write(Container& c, std::string_view rest, std::string_view data,
+                    pid_t requester) const {
+  const SysctlRule& rule = lookupSysctl(rest);
+  std::string path = sysPath(rest);
+  switch (rule.scope) {
+    case SysctlScope::kNamespaced: {
+      NsKind kind = nsKindOf(rest);
+      if (kind == NsKind::kHelper) {
+        std::string v(data);
+        helper(requester, rest, &v);
+        return false;
+      }
+      int host = kind == NsKind::kNet   ? hostNet_.get()
+                 : kind == NsKind::kIpc ? hostIpc_.get()
+                                        : hostUts_.get();
+      NsGuard in(kind, requester, host);
+      writeOnce(path, data);
+      return false;
+    }
+    case SysctlScope::kLocal:
+    case SysctlScope::kPushIfLarger: {
+      std::string current = c.sysctl(rest).value_or("");
+      std::string host;
+      if (rule.scope == SysctlScope::kPushIfLarger || current.empty()) host = readAll(path);
+      if (current.empty()) current = host;
+      SysctlWrite w = checkSysctlWrite(rule, data, current);
+      if (w.error) throwSysError(w.error, "write", path);
+      // Raise the host first: a container's limit that the host cannot honour is refused.
+      if (rule.scope == SysctlScope::kPushIfLarger && mustRaiseHost(host, w.value))
+        writeOnce(path, w.value);
+      c.setSysctl(rest, std::move(w.value));
+      return true;
+    }
+    case SysctlScope::kHostReadOnly:
+    case SysctlScope::kFresh:
+    case SysctlScope::kDenied:
+      throwSysError(EACCES, "write", path);
+  }
+  return false;
+}
+
+std::string ProcSys::helper(pid_t requester, std::string_view rest,
+                            const std::string* value) const {
+  int out[2];
+  SV_SYSCALL(::pipe2(out, O_CLOEXEC), "nsexec pipe");
+  UniqueFd rd(out[0]), wr(out[1]);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, wr.get(), STDOUT_FILENO);
+  std::string pid = std::to_string(requester);
+  std::string path(rest);
+  std::vector<char*> argv = {const_cast<char*>(self_.c_str()), const_cast<char*>("nsexec"),
+                             const_cast<char*>("--pid"), pid.data(),
+                             const_cast<char*>("--sysctl"), path.data()};
+  if (value) {
+    argv.push_back(const_cast<char*>("--write"));
+    argv.push_back(const_cast<char*>(value->c_str()));
+  }
+  argv.push_back(nullptr);
+  pid_t child = 0;
+  int rc = ::posix_spawn(&child, self_.c_str(), &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) throwSysError(rc, "posix_spawn", self_ + " nsexec");
+  wr.reset();
+  std::string text;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(rd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  // The helper exits with the errno of what failed (1 for anything else).
+  if (!WIFEXITED(status)) throwSysError(EIO, "nsexec", path);
+  if (int err = WEXITSTATUS(status)) throwSysError(err, "nsexec", path);
+  return text;
+}
+
+int nsexecMain(int argc, char** argv) {
+  pid_t pid = 0;
+  std::string rest;
+  const char* value = nullptr;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string_view a = argv[i];
+    if (a == "--pid") pid = static_cast<pid_t>(std::atoi(argv[i + 1]));
+    else if (a == "--sysctl") rest = argv[i + 1];
+    else if (a == "--write") value = argv[i + 1];
+  }
+  if (pid <= 0 || rest.empty() || rest.find("..") != std::string::npos) {
+    dprintf(STDERR_FILENO, "usage: sysvisor nsexec --pid PID --sysctl PATH [--write VALUE]\n");
+    return EINVAL;
+  }
+  // The user namespace first: joining the pid namespace is then allowed from inside it.
+  for (const char* ns : {"user", "pid"}) {
+    std::string p = fmt::format("/proc/{}/ns/{}", pid, ns);
+    UniqueFd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return errno == ENOENT ? ESRCH : errno;
+    struct stat a, b;
+    std::string own = fmt::format("/proc/self/ns/{}", ns);
+    if (::fstat(fd.get(), &a) == 0 && ::stat(own.c_str(), &b) == 0 && a.st_ino == b.st_ino)
+      continue;  // already there (setns into one's own user namespace is EINVAL)
+    if (::setns(fd.get(), 0) != 0) return errno;
+  }
+  // Only children live in the joined pid namespace: the reading is done by one.
+  pid_t child = ::fork();
+  if (child < 0) return errno;
+  if (child == 0) {
+    std::string path = "/proc/sys/" + rest;
+    try {
+      if (value) {
+        writeOnce(path, value);
+      } else {
+        std::string v = readAll(path);
+        if (::write(STDOUT_FILENO, v.data(), v.size()) < 0) _exit(errno);
+      }
+    } catch (const SysError& e) {
+      _exit(e.err());
+    } catch (...) {
+      _exit(1);
+    }
+    _exit(0);
+  }
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+}  // namespace sv::fs

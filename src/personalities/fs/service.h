@@ -1,0 +1,54 @@
+// The Fs RPC interface (fs.capnp): registrations from sysvisor-runc, persisted in the run
+// directory so a restarted daemon serves the same containers.
+#pragma once
+
+#include <mutex>
+#include <string>
+
+#include "base/unique_fd.h"
+#include "fusefs/container.h"
+#include "fusefs/nodes.h"
+#include "ipc/fs.capnp.h"
+
+namespace sv::fsd {
+
+// The registrations on disk: one JSON file per container under <run-dir>/fs/containers.
+class Store {
+ public:
+  explicit Store(std::string dir);
+  void save(const fs::Container& c);
+  void remove(const std::string& id);
+  // Every saved container whose init still runs (the others' files are removed).
+  std::vector<std::pair<fs::ContainerData, std::map<std::string, std::string, std::less<>>>>
+  load();
+
+ private:
+  std::string dir_;
+  UniqueFd dirFd_;
+  std::mutex mu_;
+};
+
+class FsService final : public ipc::schema::Fs::Server {
+ public:
+  FsService(fs::ContainerTable& table, fs::NodeTable& nodes, Store& store,
+            const fs::CgroupMounts& mounts, std::string mountpoint)
+      : table_(table), nodes_(nodes), store_(store), mounts_(mounts),
+        mountpoint_(std::move(mountpoint)) {}
+
+ protected:
+  kj::Promise<void> register_(RegisterContext context) override;
+  kj::Promise<void> unregister(UnregisterContext context) override;
+  kj::Promise<void> status(StatusContext context) override;
+
+ private:
+  fs::ContainerTable& table_;
+  fs::NodeTable& nodes_;
+  Store& store_;
+  const fs::CgroupMounts& mounts_;
+  std::string mountpoint_;
+};
+
+// The container paths the runtime bind-mounts from a container's subtree, in mount order.
+std::vector<std::string> bindPaths();
+
+}  // namespace sv::fsd
