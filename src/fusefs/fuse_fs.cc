@@ -399,6 +399,11 @@ void FuseFs::dropHandle(uint64_t fh) {
   handles_.erase(fh);
 }
 
+void FuseFs::invalidateContainer(const std::string& id) {
+  if (fuse_session* se = se_.load())
+    fuse_lowlevel_notify_inval_entry(se, kRootNode, id.c_str(), id.size());
+}
+
 void FuseFs::sampleLoads() {
   int64_t now = monotonicSeconds();
   for (const auto& [id, c] : *table.snapshot()) {

@@ -19,6 +19,7 @@
 #include "fusefs/registry.h"
 
 struct fuse_lowlevel_ops;
+struct fuse_session;
 
 namespace sv::fs {
 
@@ -33,6 +34,11 @@ class FuseFs {
   // The load averages: one sample of every container whose /proc/loadavg was read lately.
   // The daemon calls it every 5 seconds.
   void sampleLoads();
+
+  // The session serving the mount (for invalidations), once it exists.
+  void setSession(fuse_session* se) { se_.store(se); }
+  // A container is gone: the kernel must stop trusting its cached directory entry.
+  void invalidateContainer(const std::string& id);
 
   // What the callbacks use (public for the static trampolines in fuse_fs.cc).
   struct Handle {
@@ -55,6 +61,7 @@ class FuseFs {
   std::mutex mu_;
   std::unordered_map<uint64_t, std::shared_ptr<Handle>> handles_;
   uint64_t nextFh_;
+  std::atomic<fuse_session*> se_{nullptr};
 };
 
 // Samples the container's tasks (running, total, last pid) and folds them into its load.

@@ -296,6 +296,7 @@ int runDaemon(const FsOptions& o) {
   kj::UnixEventPort::captureSignal(SIGINT);
   std::string holderPid = dir + "/holder.pid";
   Session s = openSession(o, fs, holderPid);
+  fs.setSession(s.se);
   fuse_loop_config* cfg = fuse_loop_cfg_create();
   fuse_loop_cfg_set_clone_fd(cfg, 1);
   fuse_loop_cfg_set_max_threads(cfg, o.maxThreads);
@@ -309,7 +310,7 @@ int runDaemon(const FsOptions& o) {
   auto io = kj::setupAsyncIo();
   auto serving =
       ipc::serveUnix(io, o.socket,
-                     kj::heap<FsService>(table, nodes, store, mounts, o.mountpoint))
+                     kj::heap<FsService>(fs, store, mounts, o.mountpoint))
           .eagerlyEvaluate(
               [](kj::Exception&& e) { log::error("socket: {}", e.getDescription().cStr()); });
   log::info("sysvisor-fs {} ready: {} at {}, socket {}, {} containers", SV_VERSION,

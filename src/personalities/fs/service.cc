@@ -177,6 +177,7 @@ kj::Promise<void> FsService::unregister(UnregisterContext context) {
   bool known = table_.remove(id) != nullptr;
   store_.remove(id);
   nodes_.drop(id);
+  if (known) fs_.invalidateContainer(id);
   if (known) log::info("container {} unregistered", id);
   context.getResults().setKnown(known);
   return kj::READY_NOW;

@@ -7,6 +7,7 @@
 
 #include "base/unique_fd.h"
 #include "fusefs/container.h"
+#include "fusefs/fuse_fs.h"
 #include "fusefs/nodes.h"
 #include "ipc/fs.capnp.h"
 
@@ -30,9 +31,9 @@ class Store {
 
 class FsService final : public ipc::schema::Fs::Server {
  public:
-  FsService(fs::ContainerTable& table, fs::NodeTable& nodes, Store& store,
-            const fs::CgroupMounts& mounts, std::string mountpoint)
-      : table_(table), nodes_(nodes), store_(store), mounts_(mounts),
+  FsService(fs::FuseFs& fs, Store& store, const fs::CgroupMounts& mounts,
+            std::string mountpoint)
+      : fs_(fs), table_(fs.table), nodes_(fs.nodes), store_(store), mounts_(mounts),
         mountpoint_(std::move(mountpoint)) {}
 
  protected:
@@ -41,6 +42,7 @@ class FsService final : public ipc::schema::Fs::Server {
   kj::Promise<void> status(StatusContext context) override;
 
  private:
+  fs::FuseFs& fs_;
   fs::ContainerTable& table_;
   fs::NodeTable& nodes_;
   Store& store_;
