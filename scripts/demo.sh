@@ -21,23 +21,31 @@ meson install -C "$BUILD_DIR" --quiet
 RUNC=/usr/local/bin/sysvisor-runc
 MGR=/usr/local/bin/sysvisor-mgr
 
-# sysvisor-runc asks sysvisor-mgr for every system container's exclusive id range. A mgr
-# already running is restarted so it is the binary just installed (its table is kept).
-echo "==> sysvisor-mgr (log: /var/log/sysvisor-mgr.log)"
-if [[ -d /run/systemd/system ]]; then
-  systemctl daemon-reload
-  systemctl enable sysvisor-mgr.service >/dev/null 2>&1 || true
-  systemctl restart sysvisor-mgr.service
-else
-  if [[ -f /run/sysvisor/mgr.pid ]] && "$MGR" status >/dev/null 2>&1; then
-    old=$(cat /run/sysvisor/mgr.pid)
-    kill -TERM "$old" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$old" 2>/dev/null || break; sleep 0.1; done
+# sysvisor-runc asks sysvisor-mgr for every system container's exclusive id range and
+# registers it with sysvisor-fs (its /proc and /sys emulation). A daemon already running is
+# restarted so it is the binary just installed (mgr keeps its table; fs serves its running
+# containers again).
+start_daemon() {
+  local name=$1 bin=/usr/local/bin/$1 pidfile=$2
+  echo "==> $name (log: /var/log/$name.log)"
+  if [[ -d /run/systemd/system ]]; then
+    systemctl daemon-reload
+    systemctl enable "$name.service" >/dev/null 2>&1 || true
+    systemctl restart "$name.service"
+  else
+    if [[ -f $pidfile ]] && "$bin" status >/dev/null 2>&1; then
+      local old
+      old=$(cat "$pidfile")
+      kill -TERM "$old" 2>/dev/null || true
+      for _ in $(seq 100); do kill -0 "$old" 2>/dev/null || break; sleep 0.1; done
+    fi
+    setsid nohup "$bin" >/dev/null 2>&1 </dev/null &
   fi
-  setsid nohup "$MGR" >/dev/null 2>&1 </dev/null &
-fi
-for _ in $(seq 100); do "$MGR" status >/dev/null 2>&1 && break; sleep 0.1; done
-"$MGR" status >/dev/null || { echo "sysvisor-mgr did not start; see /var/log/sysvisor-mgr.log" >&2; exit 1; }
+  for _ in $(seq 100); do "$bin" status >/dev/null 2>&1 && break; sleep 0.1; done
+  "$bin" status >/dev/null || { echo "$name did not start; see /var/log/$name.log" >&2; exit 1; }
+}
+start_daemon sysvisor-mgr /run/sysvisor/mgr.pid
+start_daemon sysvisor-fs /run/sysvisor/fs/fs.pid
 
 echo "==> bundle in $DEMO_DIR"
 # The rootfs is rebuilt from scratch each time; nothing outside $DEMO_DIR is touched.
@@ -60,7 +68,8 @@ with open(path) as f:
     spec = json.load(f)
 spec["process"]["terminal"] = False
 spec["process"]["args"] = [
-    "sh", "-c", "echo hello from a sysvisor container; cat /proc/self/uid_map; hostname"]
+    "sh", "-c", "echo hello from a sysvisor container; cat /proc/self/uid_map; hostname;"
+    " echo \"up $(cut -d' ' -f1 /proc/uptime) s (its own uptime, from sysvisor-fs)\""]
 spec["hostname"] = "sysvisor-demo"
 with open(path, "w") as f:
     json.dump(spec, f, indent=2)
@@ -108,7 +117,10 @@ fi
 
 echo "==> docker run --rm --runtime sysvisor-runc --network none $IMAGE"
 "$DOCKER" run --rm --runtime sysvisor-runc --network none "$IMAGE" \
-  bash -c '. /etc/os-release; echo "hello from $PRETTY_NAME in a sysvisor container"; hostname'
+  --memory 256m bash -c '. /etc/os-release; echo "hello from $PRETTY_NAME in a sysvisor container"
+    hostname; grep MemTotal /proc/meminfo'
 echo "==> sysvisor-mgr status"
 "$MGR" status
+echo "==> sysvisor-fs status"
+/usr/local/bin/sysvisor-fs status
 echo "==> try: docker run --rm -it --runtime sysvisor-runc --network none $IMAGE"
