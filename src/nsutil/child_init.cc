@@ -194,6 +194,24 @@ void receiveHookStates(int syncFd, std::string& createState, std::string& startS
   startState = nul == std::string::npos ? createState : all.substr(nul + 1);
 }
 
+// plan.fsBinds: has the runtime register the container with sysvisor-fs (the init exists,
+// sits in its namespaces and cgroups, and has mounted nothing) and takes the emulated files'
+// trees it sends back.
+std::vector<FsBindTree> receiveFsBinds(int syncFd) {
+  if (!syncSend(syncFd, SyncType::kFsBinds)) ::_exit(1);
+  std::vector<FsBindTree> binds;
+  for (;;) {
+    SyncMsg msg;
+    int passed = -1;
+    // A failed registration: the runtime is killing us.
+    if (!syncRecvFd(syncFd, msg, &passed)) ::_exit(1);
+    UniqueFd tree(passed);
+    if (msg.type == SyncType::kFsBindsDone) return binds;
+    if (msg.type != SyncType::kFsBind || !tree) ::_exit(1);
+    binds.push_back({msg.message, std::move(tree)});
+  }
+}
+
 // Everything after pivot_root: no allocation, failures go through fail().
 [[noreturn]] void finishAndExec(const LaunchPlan& plan, int syncFd, int execFifoFd, int procfd,
                                 const char* const* argv, const char* const* envp,
@@ -442,6 +460,8 @@ void sealChild(const LaunchPlan& plan, const InitFds& fds) noexcept {
       SyncMsg msg;
       if (!syncRecv(syncFd, msg) || msg.type != SyncType::kGo) ::_exit(1);
     }
+    std::vector<FsBindTree> fsBinds;
+    if (plan.fsBinds) fsBinds = receiveFsBinds(syncFd);
     // Phase A, still with the host credentials: the root mount's propagation, the rootfs
     // bind, and fds of everything outside the rootfs that we will need.
     if (!plan.sharedMountNs)
@@ -487,7 +507,13 @@ void sealChild(const LaunchPlan& plan, const InitFds& fds) noexcept {
     // Phase C: mounts, devices, the working directory.
     static const MountTrees kNone;
     const MountTrees& trees = fds.trees ? *fds.trees : kNone;
-    setupMounts(plan, rootfd.get(), sources, trees.mounts);
+    // sysvisor-fs's files go over the container's own /proc and /sys (plan.fsBindsAt).
+    const size_t fsAt = plan.fsBinds ? plan.fsBindsAt : plan.mounts.size();
+    setupMounts(plan, rootfd.get(), sources, trees.mounts, 0, fsAt);
+    for (const auto& path : mountFsBinds(plan, rootfd.get(), fsBinds))
+      syncSend(syncFd, SyncType::kFsBindSkipped, 0, 0, path.c_str());
+    fsBinds.clear();
+    setupMounts(plan, rootfd.get(), sources, trees.mounts, fsAt, plan.mounts.size());
     sources.clear();
     setupDevices(plan, rootfd.get(), trees.devices);
     if (plan.cwd != "/") ensureInRoot(rootfd.get(), plan.cwd, true);

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/mount.h>
+#include <linux/openat2.h>
 #include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
@@ -143,6 +144,41 @@ std::vector<UniqueFd> prepareDeviceNodes(const LaunchPlan& plan, uint32_t uidBas
         "device '{}'", d.path));
   }
   return nodes;
+}
+
+std::vector<FsBindTree> openFsBindTrees(const std::vector<FsBind>& binds) {
+  std::vector<FsBindTree> out;
+  out.reserve(binds.size());
+  std::string dirPath;
+  UniqueFd dir;
+  for (const FsBind& b : binds) {
+    // source is root + destination (planFsBinds): open root (once), then the rest beneath it.
+    std::string root = b.source.substr(0, b.source.size() - b.destination.size());
+    if (!dir || root != dirPath) {
+      dir = UniqueFd(SV_SYSCALL(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC),
+                                "sysvisor-fs subtree '{}'", root));
+      dirPath = root;
+    }
+    struct open_how how {};
+    how.flags = O_PATH | O_CLOEXEC;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    int fd;
+    do {
+      fd = static_cast<int>(
+          ::syscall(SYS_openat2, dir.get(), b.destination.c_str() + 1, &how, sizeof how));
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) throwSysError(errno, "openat2", fmt::format("sysvisor-fs file '{}'", b.source));
+    UniqueFd file(fd);
+    UniqueFd tree(static_cast<int>(::syscall(SYS_open_tree, file.get(), "",
+                                             AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)));
+    if (!tree) throwSysError(errno, "open_tree", fmt::format("sysvisor-fs file '{}'", b.source));
+    struct mount_attr attr {};
+    attr.attr_set = b.attrSet;
+    if (::syscall(SYS_mount_setattr, tree.get(), "", AT_EMPTY_PATH, &attr, sizeof attr) != 0)
+      throwSysError(errno, "mount_setattr", fmt::format("nosuid,nodev,noexec on '{}'", b.source));
+    out.push_back({b.destination, std::move(tree)});
+  }
+  return out;
 }
 
 }  // namespace sv::ns

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "base/unique_fd.h"
+#include "nsutil/mounts.h"
 #include "nsutil/plan.h"
 
 namespace sv::ns {
@@ -37,5 +38,10 @@ std::optional<UniqueFd> tryIdmappedRootfs(const std::string& rootfs, int userns)
 // The tmpfs lives as long as a node is mounted somewhere.
 std::vector<UniqueFd> prepareDeviceNodes(const LaunchPlan& plan, uint32_t uidBase,
                                          uint32_t gidBase);
+
+// sysvisor-fs's files as detached plain binds with their attributes (see planFsBinds), opened
+// on the host side, where the daemon's mount is reachable whatever the container's root may
+// walk to. Each source is resolved below the daemon's subtree without following symlinks.
+std::vector<FsBindTree> openFsBindTrees(const std::vector<FsBind>& binds);
 
 }  // namespace sv::ns

@@ -91,6 +91,17 @@ void writeMaps(pid_t pid, const LaunchPlan& plan) {
   ::_exit(1);
 }
 
+// plan.fsBinds: the runtime's side of kFsBinds (registration) and the trees it sends back.
+void sendFsBinds(int sock, pid_t init, const LaunchCallbacks& callbacks) {
+  if (!callbacks.onFsBinds)
+    throw UserError("the container init asked for sysvisor-fs files nobody provides");
+  for (const FsBindTree& b : callbacks.onFsBinds(init))
+    if (!syncSendFd(sock, SyncType::kFsBind, b.tree.get(), b.destination.c_str()))
+      throw UserError("the container init exited while it received the sysvisor-fs files");
+  if (!syncSend(sock, SyncType::kFsBindsDone))
+    throw UserError("the container init exited while it received the sysvisor-fs files");
+}
+
 [[noreturn]] void throwChildError(const SyncMsg& msg) {
   // The message already carries strerror(err).
   throw UserError(fmt::format("unable to start container process: {}", msg.message));
@@ -124,9 +135,14 @@ Launched launchInit(const LaunchPlan& plan, int execFifoFd, int cgroupV2Fd,
     syncSend(parentSock.get(), SyncType::kGo);
   }
   UniqueFd ptyMaster;
+  std::vector<std::string> skippedFsBinds;
+  auto launched = [&] {
+    return Launched{std::move(guard), std::move(ptyMaster), std::move(skippedFsBinds)};
+  };
   // Through an intermediate, the init's kReady may overtake the intermediate's kInitPid:
   // done only once both are in (else the caller would hold the intermediate, not the init).
-  bool haveInitPid = !plan.needsIntermediate, ready = false;
+  // Its kFsBinds too: the registration waits for the init's pid.
+  bool haveInitPid = !plan.needsIntermediate, ready = false, fsBindsWanted = false;
   for (;;) {
     SyncMsg msg;
     int passed = -1;
@@ -154,7 +170,8 @@ Launched launchInit(const LaunchPlan& plan, int execFifoFd, int cgroupV2Fd,
         if (!initFd) throwSysError(errno, "pidfd_open", "container init");
         guard.reset(init, std::move(initFd));
         haveInitPid = true;
-        if (ready) return Launched{std::move(guard), std::move(ptyMaster)};
+        if (fsBindsWanted) sendFsBinds(parentSock.get(), guard.pid(), callbacks);
+        if (ready) return launched();
         break;
       }
       case SyncType::kConsole:
@@ -166,7 +183,7 @@ Launched launchInit(const LaunchPlan& plan, int execFifoFd, int cgroupV2Fd,
         if (plan.terminal && !ptyMaster)
           throw UserError("the container init set up no terminal");
         ready = true;
-        if (haveInitPid) return Launched{std::move(guard), std::move(ptyMaster)};
+        if (haveInitPid) return launched();
         break;
       case SyncType::kHooks: {
         if (!callbacks.onHooks) throw UserError("the container init asked for hooks nobody runs");
@@ -183,10 +200,17 @@ Launched launchInit(const LaunchPlan& plan, int execFifoFd, int cgroupV2Fd,
         callbacks.onSeccompListener(guard.pid(), std::move(listener));
         break;
       }
+      case SyncType::kFsBinds:
+        if (haveInitPid) sendFsBinds(parentSock.get(), guard.pid(), callbacks);
+        else fsBindsWanted = true;
+        break;
+      case SyncType::kFsBindSkipped: skippedFsBinds.emplace_back(msg.message); break;
       case SyncType::kError: throwChildError(msg);
       case SyncType::kGo:
       case SyncType::kMapsWritten:
-      case SyncType::kHooksDone: break;
+      case SyncType::kHooksDone:
+      case SyncType::kFsBind:
+      case SyncType::kFsBindsDone: break;
     }
   }
 }

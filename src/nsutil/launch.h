@@ -5,9 +5,12 @@
 #include <sys/types.h>
 
 #include <functional>
+#include <string>
+#include <vector>
 
 #include "base/process.h"
 #include "base/unique_fd.h"
+#include "nsutil/mounts.h"
 #include "nsutil/plan.h"
 
 namespace sv::ns {
@@ -15,6 +18,7 @@ namespace sv::ns {
 struct Launched {
   ChildGuard init;  // killed and reaped if the caller fails before releasing it
   UniqueFd ptyMaster;  // plan.terminal: the master of the process's pty
+  std::vector<std::string> skippedFsBinds;  // plan.fsBinds: paths the container does not have
 };
 
 // What the runtime does at the points where the init waits for it.
@@ -29,6 +33,10 @@ struct LaunchCallbacks {
   // The init loaded a seccomp filter with SCMP_ACT_NOTIFY rules: its listener fd, for the
   // seccomp agent. Throwing fails the launch.
   std::function<void(pid_t, UniqueFd)> onSeccompListener;
+  // plan.fsBinds: the init (pid) is in its namespaces and cgroups and has mounted nothing yet.
+  // Registers it with sysvisor-fs and returns the emulated files to mount. Throwing fails the
+  // launch (the init is killed).
+  std::function<std::vector<FsBindTree>(pid_t)> onFsBinds;
 };
 
 // execFifoFd: an O_PATH fd of the exec FIFO the init opens for writing before exec; -1 means

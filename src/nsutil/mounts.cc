@@ -198,9 +198,9 @@ std::vector<UniqueFd> openBindSources(const LaunchPlan& plan) {
 }
 
 void setupMounts(const LaunchPlan& plan, int rootfd, const std::vector<UniqueFd>& sources,
-                 const std::vector<int>& trees) {
+                 const std::vector<int>& trees, size_t first, size_t last) {
   char buf[64], srcbuf[64];
-  for (size_t i = 0; i < plan.mounts.size(); ++i) {
+  for (size_t i = first; i < last && i < plan.mounts.size(); ++i) {
     const PlannedMount& m = plan.mounts[i];
     switch (m.kind) {
       case MountKind::kCgroupV1: mountCgroupV1(m, plan, rootfd); continue;
@@ -241,6 +241,35 @@ void setupMounts(const LaunchPlan& plan, int rootfd, const std::vector<UniqueFd>
       }
     }
   }
+}
+
+std::vector<std::string> mountFsBinds(const LaunchPlan& plan, int rootfd,
+                                      const std::vector<FsBindTree>& binds) {
+  std::vector<std::string> skipped;
+  const std::string rootfs = plan.rootfs == "/" ? "" : plan.rootfs;
+  char buf[64];
+  for (const FsBindTree& b : binds) {
+    // Never created: below the container's own procfs and sysfs nothing can be.
+    std::optional<UniqueFd> dest = openInRoot(rootfd, b.destination, O_PATH);
+    if (!dest) {
+      skipped.push_back(b.destination);
+      continue;
+    }
+    // Emulated files go exactly where they say: not through a symlink (an image whose /sys is
+    // a link elsewhere, a /proc entry that points into a process's directory).
+    char link[PATH_MAX];
+    ssize_t n = ::readlink(fdPath(buf, dest->get()), link, sizeof link - 1);
+    if (n < 0) throwSysError(errno, "readlink", fmt::format("'{}'", b.destination));
+    link[n] = '\0';
+    if (rootfs + b.destination != link)
+      throw UserError(fmt::format("the emulated \"{}\" would be mounted on \"{}\": its path in "
+                                  "the container is a symlink (not mounted there)",
+                                  b.destination, link));
+    if (::syscall(SYS_move_mount, b.tree.get(), "", dest->get(), "",
+                  MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0)
+      throwSysError(errno, "move_mount", fmt::format("sysvisor-fs's '{}'", b.destination));
+  }
+  return skipped;
 }
 
 void setupDevices(const LaunchPlan& plan, int rootfd, const std::vector<int>& nodes) {

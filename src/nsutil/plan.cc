@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/mount.h>
+#include <linux/mount.h>
 #include <sys/personality.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -448,6 +449,34 @@ LaunchPlan buildExecPlan(const oci::Process& p, const std::string& rootfs,
   return plan;
 }
 
+size_t fsBindPosition(const std::vector<PlannedMount>& mounts) {
+  size_t at = mounts.size();
+  for (size_t i = 0; i < mounts.size(); ++i)
+    if (mounts[i].destination == "/proc" || mounts[i].destination == "/sys") at = i + 1;
+  return at;
+}
+
+std::vector<FsBind> planFsBinds(const std::string& root, const std::vector<std::string>& binds) {
+  if (root.empty() || root[0] != '/' || root == "/" || cleanPath(root) != root)
+    throw UserError(fmt::format("sysvisor-fs answered with the subtree \"{}\", not a clean "
+                                "absolute path (is it the same version as sysvisor-runc?)",
+                                root));
+  std::vector<FsBind> out;
+  for (const auto& path : binds) {
+    // The init receives each path in one sync frame; real ones are a few dozen bytes.
+    bool below = path.starts_with("/proc/") || path.starts_with("/sys/");
+    if (!below || cleanPath(path) != path || path.size() > 512)
+      throw UserError(fmt::format("sysvisor-fs asked for a bind on \"{}\": only clean paths "
+                                  "below /proc and /sys are emulated",
+                                  path));
+    for (const auto& b : out)
+      if (b.destination == path)
+        throw UserError(fmt::format("sysvisor-fs asked for two binds on \"{}\"", path));
+    out.push_back({root + path, path, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC});
+  }
+  return out;
+}
+
 LaunchPlan buildPlan(const oci::Spec& spec, const PlanOptions& options) {
   if (!spec.process)
     throw UserError("config.json has no \"process\": the container needs a process to run");
@@ -478,6 +507,7 @@ LaunchPlan buildPlan(const oci::Spec& spec, const PlanOptions& options) {
     plan.rootPropagationAfter = p;
   }
   planMounts(spec, options, plan);
+  plan.fsBindsAt = fsBindPosition(plan.mounts);
   planDevices(linux, plan);
   if (linux) {
     planSysctls(*linux, plan);

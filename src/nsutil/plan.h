@@ -55,6 +55,14 @@ struct PlannedMount {
   bool idmapIfSupported = false;  // see oci::Mount
 };
 
+// An emulated file or directory of sysvisor-fs, bound over its path in the container: a plain
+// bind (read-write: /proc/sys takes writes) with /proc's nosuid, nodev and noexec.
+struct FsBind {
+  std::string source;       // host path: the daemon's subtree root + destination
+  std::string destination;  // inside the container, clean, below /proc or /sys
+  uint64_t attrSet = 0;     // MOUNT_ATTR_* for the detached tree
+};
+
 struct PlannedDevice {
   std::string path;  // absolute inside the container ("/dev/null")
   mode_t mode = 0;   // S_IFCHR|0666 etc.
@@ -107,6 +115,13 @@ struct LaunchPlan {
   unsigned long rootPropagationAfter = 0;  // rootfsPropagation applied after pivot, 0 = none
   std::vector<PlannedMount> mounts;
   std::vector<CgroupHierarchy> cgroupHierarchies;  // for cgroup mounts
+  // sysvisor-fs (the runtime sets fsBinds for a system container): before its first mount the
+  // init has the runtime register it and receives the emulated files as detached trees, which
+  // it mounts before mounts[fsBindsAt] (fsBindPosition): after the container's own /proc and
+  // /sys, so later mounts on those paths (the spec's binds, the tmpfs on /sys/kernel/debug)
+  // stay on top, and before sysctls, read-only and masked paths.
+  bool fsBinds = false;
+  size_t fsBindsAt = 0;
   bool setupDev = true;  // /dev is not bind-mounted: create devices and symlinks
   std::vector<PlannedDevice> devices;
   std::string cwd;
@@ -160,6 +175,16 @@ LaunchPlan buildPlan(const oci::Spec& spec, const PlanOptions& options);
 // whose rootfs (host path, for HOME from its passwd) is given.
 LaunchPlan buildExecPlan(const oci::Process& p, const std::string& rootfs,
                          std::vector<NsJoin> joins, int preserveFds);
+
+// Where the sysvisor-fs binds go among mounts: right after the last mount on /proc or /sys,
+// or at the end when there is none.
+size_t fsBindPosition(const std::vector<PlannedMount>& mounts);
+
+// sysvisor-fs's answer to register (the host directory of the container's subtree, the
+// container paths to bind from it) as binds, in the daemon's order. Throws UserError for a
+// root that is not a clean absolute path, and for a path that is not clean, absolute and below
+// /proc or /sys, or that comes twice.
+std::vector<FsBind> planFsBinds(const std::string& root, const std::vector<std::string>& binds);
 
 // Reads the host's cgroup mounts (v1 hierarchies, v2) from mountinfo text.
 void parseCgroupLayout(const std::string& mountinfo, PlanOptions& options);

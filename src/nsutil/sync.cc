@@ -11,14 +11,20 @@
 
 namespace sv::ns {
 
+namespace {
+void setMessage(SyncMsg& msg, const char* message) noexcept {
+  size_t i = 0;
+  for (; message && message[i] && i + 1 < sizeof msg.message; ++i) msg.message[i] = message[i];
+  msg.message[i] = '\0';
+}
+}  // namespace
+
 bool syncSend(int fd, SyncType type, int err, int64_t value, const char* message) noexcept {
   SyncMsg msg{};
   msg.type = type;
   msg.err = err;
   msg.value = value;
-  size_t i = 0;
-  for (; message && message[i] && i + 1 < sizeof msg.message; ++i) msg.message[i] = message[i];
-  msg.message[i] = '\0';
+  setMessage(msg, message);
   for (;;) {
     ssize_t n = ::send(fd, &msg, sizeof msg, MSG_NOSIGNAL);
     if (n == static_cast<ssize_t>(sizeof msg)) return true;
@@ -29,9 +35,10 @@ bool syncSend(int fd, SyncType type, int err, int64_t value, const char* message
 
 bool syncRecv(int fd, SyncMsg& msg) noexcept { return syncRecvFd(fd, msg, nullptr); }
 
-bool syncSendFd(int fd, SyncType type, int passFd) noexcept {
+bool syncSendFd(int fd, SyncType type, int passFd, const char* message) noexcept {
   SyncMsg msg{};
   msg.type = type;
+  setMessage(msg, message);
   return sendWithFd(fd, &msg, sizeof msg, passFd) == static_cast<ssize_t>(sizeof msg);
 }
 

@@ -17,6 +17,11 @@ enum class SyncType : uint32_t {
   kHooks,            // child -> parent: mounts done, run the runtime's hooks
   kHooksDone,        // parent -> child: a memfd with the hook states (SCM_RIGHTS)
   kSeccompListener,  // child -> parent: the seccomp notify fd (SCM_RIGHTS), before kReady
+  kFsBinds,          // child -> parent: in its namespaces and cgroups, nothing mounted yet:
+                     // register with sysvisor-fs and send the emulated files
+  kFsBind,           // parent -> child: one file's detached tree (SCM_RIGHTS), its path in message
+  kFsBindsDone,      // parent -> child: every kFsBind is sent
+  kFsBindSkipped,    // child -> parent: the container has no such path (message): not bound
 };
 
 struct SyncMsg {
@@ -31,7 +36,7 @@ bool syncSend(int fd, SyncType type, int err = 0, int64_t value = 0, const char*
 bool syncRecv(int fd, SyncMsg& msg) noexcept;
 // A message carrying an fd (SCM_RIGHTS). syncRecvFd stores a received fd (O_CLOEXEC) in
 // *passed, or -1 when the message carried none.
-bool syncSendFd(int fd, SyncType type, int passFd) noexcept;
+bool syncSendFd(int fd, SyncType type, int passFd, const char* message = "") noexcept;
 bool syncRecvFd(int fd, SyncMsg& msg, int* passed) noexcept;
 
 }  // namespace sv::ns

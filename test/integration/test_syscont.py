@@ -1,7 +1,9 @@
 """System containers from OCI bundles (root, no Docker): sysvisor-runc without --oci-only asks
 a private sysvisor-mgr for an exclusive id range and turns the bundle into a system container
 (user + cgroup + time namespaces, full capabilities for root, idmapped rootfs and binds).
-Checks what a user of the container and of the host sees, and what is refused.
+Checks what a user of the container and of the host sees, and what is refused. The runtime's
+side of sysvisor-fs: a down daemon, --no-fs, and (FsTest) a private daemon's files bound over
+/proc and /sys.
 """
 
 import atexit
@@ -9,10 +11,13 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from test_mgr import Mgr, BIN, BLOCK  # noqa: E402
@@ -23,7 +28,11 @@ MGR = Mgr(_MGR_DIR)
 MGR.start()
 atexit.register(shutil.rmtree, _MGR_DIR, True)
 atexit.register(MGR.stop)
-os.environ["SV_RUNC_GLOBAL_ARGS"] = f"--mgr-socket {MGR.paths['mgr.sock']}"
+# No sysvisor-fs in this module yet: every container runs without emulation (--no-fs). Tests
+# that want the daemon pass --no-fs=false with their own --fs-socket; FsTest below starts a
+# private one.
+NO_FS = "--no-fs"
+os.environ["SV_RUNC_GLOBAL_ARGS"] = f"--mgr-socket {MGR.paths['mgr.sock']} {NO_FS}"
 
 from svtest import *  # noqa: E402,F401,F403
 import svtest  # noqa: E402
@@ -224,6 +233,198 @@ class SysContTest(svtest.ContainerTest):
         r = self.runc("run", "--bundle", b.path, self.new_id("badmap"))
         self.assertNotEqual(r.rc, 0)
         self.assertIn("65536", r.err)
+
+    # -- sysvisor-fs, without the daemon --------------------------------------------------
+
+    def test_fs_down_fails_create_and_leaves_nothing(self):
+        b = self.sc_bundle("id")
+        cid = self.new_id("fsdown")
+        r = self.runc("--no-fs=false", "--fs-socket", os.path.join(self.tmp, "no.sock"),
+                      "create", "--bundle", b.path, cid)
+        self.assertNotEqual(r.rc, 0)
+        self.assertIn("sysvisor-fs is not running (start it with `systemctl start sysvisor-fs` "
+                      "or `sysvisor-fs &`; socket", r.err)
+        self.assertNotEqual(self.runc("state", cid).rc, 0)
+        self.assertFalse(os.path.exists(os.path.join(self.root, cid)))
+        # Checked before mgr is asked: no range was handed out. (tearDown checks mounts,
+        # cgroups and processes.)
+        self.assertIsNone(self.mgr_entry(cid))
+
+    def test_fs_failing_after_the_clone_undoes_the_whole_create(self):
+        # A daemon that accepts and hangs up: the connection made before anything exists
+        # succeeds, the registration (the init is cloned and in its cgroups by then) fails.
+        path = os.path.join(self.tmp, "hangup.sock")
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        srv.bind(path)
+        srv.listen(8)
+        accepted = []
+
+        def serve():
+            while True:
+                try:
+                    conn, _ = srv.accept()
+                except OSError:
+                    return
+                accepted.append(1)
+                conn.close()
+        t = threading.Thread(target=serve, daemon=True)
+        t.start()
+        try:
+            b = self.sc_bundle("sleep", "30")
+            cid = self.new_id("fshangup")
+            r = self.runc("--no-fs=false", "--fs-socket", path, "create", "--bundle", b.path, cid)
+        finally:
+            srv.shutdown(socket.SHUT_RDWR)
+            srv.close()
+            t.join(5)
+        self.assertNotEqual(r.rc, 0)
+        self.assertIn("sysvisor-fs closed the connection", r.err)
+        self.assertTrue(accepted)
+        self.assertNotEqual(self.runc("state", cid).rc, 0)
+        self.assertFalse(os.path.exists(os.path.join(self.root, cid)))
+        # The range mgr allocated for this create is free again.
+        self.assertIsNone(self.mgr_entry(cid))
+        self.check_clean()
+
+    def test_no_fs_runs_without_emulation_and_says_so(self):
+        log = os.path.join(self.tmp, "runc.log")
+        b = self.sc_bundle("mounts")
+        r = self.runc("--no-fs", "--log", log, "run", "--bundle", b.path, self.new_id("nofs"))
+        self.assertEqual(r.rc, 0, r)
+        self.assertNotIn("fuse", r.out)
+        with open(log) as f:
+            self.assertIn("--no-fs: started without sysvisor-fs", f.read())
+        # SYSVISOR_NO_FS=1 does the same for callers that cannot pass flags (dockerd).
+        log2 = os.path.join(self.tmp, "runc-env.log")
+        argv = [svtest.RUNC, "--mgr-socket", MGR.paths["mgr.sock"], "--root", self.root,
+                "--log", log2, "run", "--bundle", b.path, self.new_id("nofsenv")]
+        r = svtest.run_argv(argv, env=dict(os.environ, SYSVISOR_NO_FS="1"))
+        self.assertEqual(r.rc, 0, r)
+        with open(log2) as f:
+            self.assertIn("--no-fs: started without sysvisor-fs", f.read())
+
+    def test_delete_with_fs_down_warns_and_frees_everything(self):
+        b = self.sc_bundle("sleep", "30")
+        cid, _ = self.create(b)
+        # As if it had registered with a daemon that is gone now.
+        path = os.path.join(self.root, cid, "state.json")
+        with open(path) as f:
+            st = json.load(f)
+        st["fsSocket"] = os.path.join(self.tmp, "gone.sock")
+        st["fsRegistered"] = True
+        with open(path, "w") as f:
+            json.dump(st, f)
+        log = os.path.join(self.tmp, "runc.log")
+        self.runc_ok("--log", log, "delete", "--force", cid)
+        with open(log) as f:
+            self.assertIn("telling sysvisor-fs: sysvisor-fs is not running", f.read())
+        self.assertEqual(self.mgr_entry(cid)["state"], "stopped")
+        self.check_clean()
+
+
+# -- sysvisor-fs, with a private daemon ------------------------------------------------------
+
+def _fs_role_available():
+    r = subprocess.run([BIN, "fs", "--help"], capture_output=True, text=True)
+    return r.returncode == 0 and "--mountpoint" in r.stdout
+
+
+class FsDaemon:
+    """A private sysvisor-fs: its FUSE mount, socket, run dir and log under `d`."""
+
+    def __init__(self, d):
+        self.paths = {k: os.path.join(d, k) for k in ("mnt", "run", "fs.sock", "fs.log")}
+        for k in ("mnt", "run"):
+            os.makedirs(self.paths[k], exist_ok=True)
+        self.proc = None
+
+    def flags(self):
+        p = self.paths
+        return ["--mountpoint", p["mnt"], "--socket", p["fs.sock"], "--run-dir", p["run"],
+                "--log", p["fs.log"]]
+
+    def start(self):
+        self.proc = subprocess.Popen([BIN, "fs", *self.flags()], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while self.status() is None:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"sysvisor-fs did not start: {self.log()}")
+            time.sleep(0.02)
+
+    def status(self):
+        r = subprocess.run([BIN, "fs", "status", "--json", "--socket", self.paths["fs.sock"]],
+                           capture_output=True, text=True, timeout=10)
+        return json.loads(r.stdout) if r.returncode == 0 else None
+
+    def ids(self):
+        return [c["id"] for c in self.status()["containers"]]
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(10)
+        self.proc = None
+
+    def log(self):
+        try:
+            with open(self.paths["fs.log"]) as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+
+@unittest.skipUnless(_fs_role_available(), "this build has no sysvisor-fs daemon yet")
+class FsTest(svtest.ContainerTest):
+    """The runtime's side of sysvisor-fs against the real daemon: registration between the
+    clone and the init's mounts, the binds over /proc and /sys, unregistration at delete."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.fs_dir = tempfile.mkdtemp(prefix="svit-sc-fs-")
+        cls.fs = FsDaemon(cls.fs_dir)
+        cls.fs.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.fs.stop()
+        shutil.rmtree(cls.fs_dir, ignore_errors=True)
+
+    def runc(self, *args, **kw):
+        return super().runc("--no-fs=false", "--fs-socket", self.fs.paths["fs.sock"], *args, **kw)
+
+    def sc_bundle(self, *args, **kw):
+        return self.bundle(args=["/probe", *args], **kw)
+
+    def test_emulated_files_are_bound_over_proc_and_sys(self):
+        r = self.probe("mounts")
+        mounts = {}
+        for line in r.out.splitlines():
+            f = line.split()
+            mounts.setdefault(f[4], []).append((f[5], line.split(" - ")[1].split()[0]))
+        for path in ("/proc/uptime", "/proc/sys"):
+            self.assertIn(path, mounts, r.out)
+            opts, fstype = mounts[path][0]
+            self.assertTrue(fstype.startswith("fuse"), (path, fstype))
+            # Plain read-write binds with /proc's flags.
+            for o in ("rw", "nosuid", "nodev", "noexec"):
+                self.assertIn(o, opts.split(","), (path, opts))
+        # The container's uptime, not the host's.
+        up = float(self.probe("cat", "/proc/uptime").out.split()[0])
+        self.assertLess(up, 60)
+
+    def test_registered_at_create_and_unregistered_at_delete(self):
+        b = self.sc_bundle("sleep", "30")
+        cid, _ = self.create(b)
+        entry = {c["id"]: c for c in self.fs.status()["containers"]}.get(cid)
+        self.assertIsNotNone(entry)
+        self.assertEqual(entry["initPid"], self.state(cid)["pid"])
+        with open(os.path.join(self.root, cid, "state.json")) as f:
+            st = json.load(f)
+        self.assertEqual(st["fsSocket"], self.fs.paths["fs.sock"])
+        self.assertTrue(st["fsRegistered"])
+        self.runc_ok("delete", "--force", cid)
+        self.assertNotIn(cid, self.fs.ids())
 
 
 if __name__ == "__main__":

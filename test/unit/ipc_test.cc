@@ -1,7 +1,8 @@
-// Cap'n Proto round trips between the runtime's MgrClient and sysvisor-mgr's service, over a
-// real Unix socket: the service runs in a forked child (its own KJ loop, as in the daemon), the
-// client in this process. Also the errors a caller sees: no daemon, a refused request, a daemon
-// that never answers. No privileges needed.
+// Cap'n Proto round trips between the runtime's MgrClient and sysvisor-mgr's service, and
+// between its FsClient and a small test-only Fs server, over a real Unix socket: the service
+// runs in a forked child (its own KJ loop, as in the daemon), the client in this process. Also
+// the errors a caller sees: no daemon, a refused request, a daemon that never answers. No
+// privileges needed.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -9,13 +10,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <capnp/message.h>
 #include <catch2/catch.hpp>
 #include <cstring>
 #include <kj/async-io.h>
 #include <kj/debug.h>
+#include <map>
 
 #include "base/file_util.h"
 #include "base/unique_fd.h"
+#include "ipc/fs.capnp.h"
+#include "ipc/fs_client.h"
 #include "ipc/mgr_client.h"
 #include "ipc/rpc.h"
 #include "personalities/mgr/id_alloc.h"
@@ -23,6 +28,7 @@
 #include "test_util.h"
 
 using sv::ipc::DaemonDown;
+using sv::ipc::FsClient;
 using sv::ipc::MgrClient;
 using sv::ipc::RemoteError;
 using sv::mgr::IdAllocator;
@@ -205,4 +211,111 @@ TEST_CASE("a daemon that dies mid-call is DaemonDown, not a hang", "[ipc]") {
   conn.reset();
   std::string msg = sv::test::errorOf<DaemonDown>([&] { client.status(); });
   CHECK_THAT(msg, Catch::Contains("sysvisor-mgr"));
+}
+
+namespace {
+
+// sysvisor-fs's interface as the runtime sees it, with an in-memory table: register answers
+// with the container's subtree and two binds, refuses a pid of 0, and keeps what it was told
+// for status.
+class FakeFs final : public sv::ipc::schema::Fs::Server {
+ public:
+  explicit FakeFs(std::string mountpoint) : mountpoint_(std::move(mountpoint)) {}
+
+ protected:
+  kj::Promise<void> register_(RegisterContext context) override {
+    auto data = context.getParams().getData();
+    auto results = context.getResults();
+    if (data.getInitPid() <= 0) {
+      results.setError(kj::str("container ", data.getId(), ": no init pid"));
+      return kj::READY_NOW;
+    }
+    table_[data.getId().cStr()] = capnp::clone(data);
+    results.setRoot(kj::str(mountpoint_, "/", data.getId()));
+    auto binds = results.initBinds(2);
+    binds.set(0, "/proc/uptime");
+    binds.set(1, "/proc/sys");
+    return kj::READY_NOW;
+  }
+  kj::Promise<void> unregister(UnregisterContext context) override {
+    context.getResults().setKnown(table_.erase(context.getParams().getId().cStr()) == 1);
+    return kj::READY_NOW;
+  }
+  kj::Promise<void> status(StatusContext context) override {
+    auto results = context.getResults();
+    results.setMountpoint(mountpoint_);
+    auto list = results.initContainers(static_cast<unsigned>(table_.size()));
+    unsigned i = 0;
+    for (auto& [id, data] : table_) list.setWithCaveats(i++, *data);
+    return kj::READY_NOW;
+  }
+
+ private:
+  std::string mountpoint_;
+  std::map<std::string, kj::Own<sv::ipc::schema::ContainerData::Reader>> table_;
+};
+
+}  // namespace
+
+TEST_CASE("sysvisor-fs: register, status and unregister round trip", "[ipc]") {
+  TempDir dir;
+  std::string path = dir.file("fs.sock");
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    try {
+      auto io = kj::setupAsyncIo();
+      sv::ipc::serveUnix(io, path, kj::heap<FakeFs>("/var/lib/sysvisorfs")).wait(io.waitScope);
+    } catch (...) {
+    }
+    ::_exit(1);
+  }
+  for (int i = 0; i < 500 && ::access(path.c_str(), F_OK) != 0; ++i) ::usleep(2000);
+  FsClient client(path);
+  sv::ipc::ContainerData data;
+  data.id = "alpha";
+  data.initPid = 4242;
+  data.initStartTime = 123456789012ULL;
+  data.range = {165536, 165537, 65536};
+  data.created = 1700000000123456789LL;
+  data.hostname = "alpha-host";
+  data.cgroupPaths = {"4:memory:/sv/alpha", "0::/sv/alpha"};
+  FsClient::Registered r = client.registerContainer(data);
+  CHECK(r.root == "/var/lib/sysvisorfs/alpha");
+  CHECK(r.binds == std::vector<std::string>{"/proc/uptime", "/proc/sys"});
+
+  // Every field reaches the daemon as sent.
+  sv::ipc::FsStatus st = client.status();
+  CHECK(st.mountpoint == "/var/lib/sysvisorfs");
+  REQUIRE(st.containers.size() == 1);
+  const sv::ipc::ContainerData& got = st.containers[0];
+  CHECK(got.id == "alpha");
+  CHECK(got.initPid == 4242);
+  CHECK(got.initStartTime == 123456789012ULL);
+  CHECK(got.range.uidBase == 165536);
+  CHECK(got.range.gidBase == 165537);
+  CHECK(got.range.size == 65536);
+  CHECK(got.created == 1700000000123456789LL);
+  CHECK(got.hostname == "alpha-host");
+  CHECK(got.cgroupPaths == data.cgroupPaths);
+
+  // A refusal is the daemon's text; the connection goes on.
+  data.id = "nopid";
+  data.initPid = 0;
+  std::string msg = sv::test::errorOf<RemoteError>([&] { client.registerContainer(data); });
+  CHECK(msg == "container nopid: no init pid");
+
+  CHECK(client.unregisterContainer("alpha"));
+  CHECK_FALSE(client.unregisterContainer("alpha"));
+  CHECK(client.status().containers.empty());
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+}
+
+TEST_CASE("sysvisor-fs down: DaemonDown says how to start it", "[ipc]") {
+  TempDir dir;
+  std::string msg = sv::test::errorOf<DaemonDown>([&] { FsClient c(dir.file("none.sock")); });
+  CHECK_THAT(msg, Catch::StartsWith("sysvisor-fs is not running (start it with `systemctl start "
+                                    "sysvisor-fs` or `sysvisor-fs &`; socket '"));
+  CHECK_THAT(msg, Catch::Contains("none.sock"));
 }

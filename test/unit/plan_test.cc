@@ -2,6 +2,7 @@
 // specs come from JSON fixtures, bundles are temporary directories; nothing here needs root.
 #include <sched.h>
 #include <sys/mount.h>
+#include <linux/mount.h>
 #include <sys/personality.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -28,6 +29,9 @@ using Catch::Matchers::Contains;
 using nlohmann::json;
 using sv::ns::buildPlan;
 using sv::ns::cleanPath;
+using sv::ns::FsBind;
+using sv::ns::fsBindPosition;
+using sv::ns::planFsBinds;
 using sv::ns::LaunchPlan;
 using sv::ns::MountKind;
 using sv::ns::parseCgroupLayout;
@@ -1261,4 +1265,79 @@ TEST_CASE("buildPlan: runc's rootless default spec", "[plan][default-spec][usern
 
   REQUIRE(p.devices.size() == 6);
   for (const auto& d : p.devices) CHECK(d.bindFromHost);
+}
+
+// ---------------------------------------------------------------------------------------------
+// sysvisor-fs binds
+
+TEST_CASE("fsBindPosition: right after the later of /proc and /sys", "[plan][fs]") {
+  auto at = [](std::vector<std::string> destinations) {
+    std::vector<PlannedMount> mounts;
+    for (auto& d : destinations) {
+      PlannedMount m;
+      m.destination = d;
+      mounts.push_back(m);
+    }
+    return fsBindPosition(mounts);
+  };
+  // Docker's order: /proc, /dev, /dev/pts, /sys, /sys/fs/cgroup, /dev/mqueue, binds.
+  CHECK(at({"/proc", "/dev", "/dev/pts", "/sys", "/sys/fs/cgroup", "/dev/mqueue", "/etc/hosts"}) ==
+        4);
+  CHECK(at({"/sys", "/dev", "/proc", "/tmp"}) == 3);
+  CHECK(at({"/proc", "/tmp"}) == 1);
+  // Only the filesystems themselves count, not mounts below them.
+  CHECK(at({"/proc", "/sys", "/sys/kernel/debug", "/proc/uptime"}) == 2);
+  // Neither: at the end (the files are then skipped when the paths are missing).
+  CHECK(at({"/dev", "/tmp"}) == 2);
+  CHECK(at({}) == 0);
+}
+
+TEST_CASE("buildPlan places the sysvisor-fs binds, which stay off until the runtime asks",
+          "[plan][fs]") {
+  Bundle b;
+  b.config["mounts"] = json::parse(R"json([
+    {"destination": "/proc", "type": "proc"},
+    {"destination": "/dev", "type": "tmpfs", "source": "tmpfs"},
+    {"destination": "/sys", "type": "sysfs", "source": "sysfs"},
+    {"destination": "/sys/kernel/debug", "type": "tmpfs", "source": "tmpfs"}
+  ])json");
+  auto p = b.plan();
+  CHECK_FALSE(p.fsBinds);
+  CHECK(p.fsBindsAt == 3);
+}
+
+TEST_CASE("planFsBinds: the daemon's paths below its subtree, in its order", "[plan][fs]") {
+  auto binds = planFsBinds("/var/lib/sysvisorfs/c1",
+                           {"/proc/uptime", "/proc/sys", "/sys/devices/virtual/dmi/id/product_uuid",
+                            "/sys/kernel/debug"});
+  REQUIRE(binds.size() == 4);
+  CHECK(binds[0].source == "/var/lib/sysvisorfs/c1/proc/uptime");
+  CHECK(binds[0].destination == "/proc/uptime");
+  CHECK(binds[1].source == "/var/lib/sysvisorfs/c1/proc/sys");
+  CHECK(binds[1].destination == "/proc/sys");
+  CHECK(binds[2].destination == "/sys/devices/virtual/dmi/id/product_uuid");
+  CHECK(binds[3].source == "/var/lib/sysvisorfs/c1/sys/kernel/debug");
+  // Plain read-write binds with /proc's flags.
+  for (const FsBind& f : binds)
+    CHECK(f.attrSet == uint64_t{MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC});
+  CHECK(planFsBinds("/var/lib/sysvisorfs/c1", {}).empty());
+}
+
+TEST_CASE("planFsBinds refuses what the runtime must not mount", "[plan][fs]") {
+  for (const char* root : {"", "relative/c1", "/", "/var/lib/sysvisorfs/../c1", "/a//b", "/a/"}) {
+    INFO("root \"" << root << "\"");
+    CHECK_THAT(errorOf([&] { planFsBinds(root, {"/proc/uptime"}); }),
+               Contains("not a clean absolute path"));
+  }
+  for (const char* path : {"/etc/passwd", "/proc", "/sys", "/proc/", "proc/uptime",
+                           "/proc/../etc/shadow", "/proc//uptime", "/proc/./uptime", "/dev/kmsg",
+                           "/procfs/x", "/system/x"}) {
+    INFO("bind \"" << path << "\"");
+    CHECK_THAT(errorOf([&] { planFsBinds("/var/lib/sysvisorfs/c1", {path}); }),
+               Contains("only clean paths below /proc and /sys"));
+  }
+  CHECK_THAT(errorOf([&] { planFsBinds("/r", {"/proc/" + std::string(600, 'x')}); }),
+             Contains("only clean paths"));
+  CHECK_THAT(errorOf([&] { planFsBinds("/r", {"/proc/uptime", "/proc/stat", "/proc/uptime"}); }),
+             Contains("two binds on \"/proc/uptime\""));
 }

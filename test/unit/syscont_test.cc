@@ -845,4 +845,16 @@ TEST_CASE("the transformed Docker spec makes a launch plan", "[syscont]") {
   // In a new user namespace the device nodes are bound from the host.
   REQUIRE_FALSE(plan.devices.empty());
   for (const auto& d : plan.devices) CHECK(d.bindFromHost);
+
+  // sysvisor-fs's files go right after the container's /sys (its /proc comes first), below the
+  // mounts on /sys/fs/cgroup and /sys/kernel/{debug,tracing} that follow it.
+  REQUIRE(plan.fsBindsAt > 0);
+  REQUIRE(plan.fsBindsAt < plan.mounts.size());
+  CHECK(plan.mounts[plan.fsBindsAt - 1].destination == "/sys");
+  std::vector<std::string> before, after;
+  for (size_t i = 0; i < plan.mounts.size(); ++i)
+    (i < plan.fsBindsAt ? before : after).push_back(plan.mounts[i].destination);
+  CHECK(std::find(before.begin(), before.end(), "/proc") != before.end());
+  for (const char* later : {"/sys/fs/cgroup", "/sys/kernel/debug", "/sys/kernel/tracing"})
+    CHECK(std::find(after.begin(), after.end(), later) != after.end());
 }

@@ -24,6 +24,8 @@ constexpr FlagSpec kGlobalFlags[] = {
     {"rootless", "", FlagKind::kString, "ignore cgroup permission errors ('true', 'false', or 'auto')", "auto"},
     {"no-mgr", "", FlagKind::kBool, "system containers without sysvisor-mgr: one fixed id range (231072-296607) shared by all (tests, debugging)"},
     {"mgr-socket", "", FlagKind::kString, "sysvisor-mgr's socket (default $SYSVISOR_MGR_SOCKET, else /run/sysvisor/mgr.sock)"},
+    {"no-fs", "", FlagKind::kBool, "system containers without sysvisor-fs: no emulated /proc and /sys files (also $SYSVISOR_NO_FS=1; tests, debugging)"},
+    {"fs-socket", "", FlagKind::kString, "sysvisor-fs's socket (default $SYSVISOR_FS_SOCKET, else /run/sysvisor/fs.sock)"},
     {"oci-only", "", FlagKind::kBool, "run bundles as plain OCI containers, exactly as config.json says (no system-container transform)"},
     {"help", "h", FlagKind::kBool, "show help"},
     {"version", "v", FlagKind::kBool, "print the version"},
@@ -96,6 +98,13 @@ int runcMain(int argc, char** argv) {
     // another mgr (Docker users may use runtimeArgs as well); the flag wins.
     if (const char* env = ::getenv("SYSVISOR_MGR_SOCKET"); env && *env) g.mgrSocket = env;
     g.mgrSocket = global.str("mgr-socket", g.mgrSocket);
+    if (const char* env = ::getenv("SYSVISOR_FS_SOCKET"); env && *env) g.fsSocket = env;
+    g.fsSocket = global.str("fs-socket", g.fsSocket);
+    // The environment again for callers that cannot pass flags (dockerd and containerd pass it
+    // down); the flag wins either way.
+    if (const char* env = ::getenv("SYSVISOR_NO_FS"); env && *env)
+      g.noFs = std::string_view(env) == "1" || std::string_view(env) == "true";
+    if (global.has("no-fs")) g.noFs = global.flag("no-fs");
     g.ociOnly = global.flag("oci-only");
     if (g.logFormat != "text" && g.logFormat != "json")
       throw UserError(fmt::format("unknown log-format \"{}\": use text or json", g.logFormat));

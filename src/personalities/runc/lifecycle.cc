@@ -176,6 +176,12 @@ struct CreateCleanup {
   }
 };
 
+int64_t unixNanos() {
+  struct timespec ts {};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
 uint64_t pidNsInode(pid_t pid) {
   struct stat st;
   std::string p = fmt::format("/proc/{}/ns/pid", pid);
@@ -201,6 +207,8 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
   // A duplicate id fails here, before mgr is asked for (and would hand out) its range.
   if (::access(store.dir(o.id).c_str(), F_OK) == 0)
     throw UserError(fmt::format("container with id \"{}\" already exists", o.id));
+  // sysvisor-fs before mgr: a down daemon fails the create before a range is handed out.
+  std::optional<FsSession> fs = connectFs(g, o.id);
   std::optional<SysContSetup> syscont;
   if (!g.ociOnly) syscont = makeSystemContainer(g, o.id, rootfs, spec);
   RangeGuard rangeGuard(g.mgrSocket, o.id, syscont && syscont->fromMgr, syscont && syscont->fresh);
@@ -211,6 +219,7 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
   po.preserveFds = o.preserveFds;
   ns::parseCgroupLayout(readFile("/proc/self/mountinfo"), po);
   ns::LaunchPlan plan = ns::buildPlan(spec, po);
+  plan.fsBinds = fs.has_value();
   dropUnsupportedLsmLabels(plan);
   const bool detached = execFifo;
   checkTerminalOptions(plan.terminal, detached, o.consoleSocket);
@@ -262,8 +271,10 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
     s.gidBase = syscont->range.gidBase;
     s.idSize = syscont->range.size;
     if (syscont->fromMgr) s.mgrSocket = g.mgrSocket;
+    if (fs) s.fsSocket = g.fsSocket;
   }
   s.created = nowRfc3339();
+  const int64_t createdNs = unixNanos();
   s.ociVersion = spec.ociVersion;
   s.annotations = spec.annotations;
   s.privatePidNs = (plan.cloneFlags & CLONE_NEWPID) != 0;
@@ -352,9 +363,16 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
       callbacks.onSeccompListener = [&](pid_t pid, UniqueFd fd) {
         sendSeccompListener(plan.seccomp, s, "creating", pid, std::move(fd));
       };
+    // Between the clone and the init's first mount: the init exists and sits in its cgroups.
+    if (fs)
+      callbacks.onFsBinds = [&](pid_t pid) {
+        return fs->registerInit({pid, syscont->range, plan.hostname.value_or(""), createdNs});
+      };
     launched.emplace(ns::launchInit(plan, execFifo ? fifo.get() : -1, birthPlace->v2Fd(),
                                     treeFds, callbacks));
   }
+  for (const auto& path : launched->skippedFsBinds)
+    log::debug("container {}: no {} in the container: sysvisor-fs's file not mounted", o.id, path);
   trees.clear();
   userns.reset();
   rootfsTree.reset();
@@ -373,6 +391,7 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
   if (!ps) throw UserError("the container init exited right after setup");
   st.pidStartTime = ps->startTime;
   st.pidNsInode = pidNsInode(st.pid);
+  st.fsRegistered = fs && fs->registered();
   if (plan.sharedMountNs) {
     st.sharedRootfsMountId = topMountId(plan.rootfs);
     st.sharedRootfsPath = plan.rootfs;
@@ -381,6 +400,7 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
   if (!o.pidFile.empty()) writePidFile(o.pidFile, st.pid);
   cleanup.armed = false;
   rangeGuard.armed = false;
+  if (fs) fs->keep();
   return c;
 }
 
@@ -494,6 +514,7 @@ void destroy(const StateStore& store, const ContainerState& s) {
   // The range stays with the id (docker stop + start keeps it); mgr frees it once the
   // rootfs is gone.
   if (!s.mgrSocket.empty()) releaseRange(s.mgrSocket, s.id, false);
+  if (!s.fsSocket.empty()) unregisterFs(s.fsSocket, s.id);
   if (!s.hooksJson.empty()) {
     try {
       runWarnHooks(oci::parseHooks(s.hooksJson).poststop, s, "stopped", 0, "poststop");

@@ -22,6 +22,9 @@ struct GlobalOptions {
   // id range shared by all; tests and debugging).
   std::string mgrSocket = "/run/sysvisor/mgr.sock";
   bool noMgr = false;
+  // Where sysvisor-fs listens (it emulates /proc and /sys files), or no emulation at all.
+  std::string fsSocket = "/run/sysvisor/fs.sock";
+  bool noFs = false;
   // Run bundles as plain OCI containers, exactly as config.json says (conformance tests).
   bool ociOnly = false;
 };

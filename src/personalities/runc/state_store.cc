@@ -76,6 +76,10 @@ std::string stateToJson(const ContainerState& s) {
     j["systemContainer"] = true;
     j["idMap"] = {s.uidBase, s.gidBase, s.idSize};
     if (!s.mgrSocket.empty()) j["mgrSocket"] = s.mgrSocket;
+    if (!s.fsSocket.empty()) {
+      j["fsSocket"] = s.fsSocket;
+      j["fsRegistered"] = s.fsRegistered;
+    }
     if (!s.shiftedUpper.empty()) j["shiftedUpper"] = s.shiftedUpper;
   }
   if (s.sharedRootfsMountId) {
@@ -121,6 +125,8 @@ ContainerState stateFromJson(const std::string& text) {
     s.idSize = (*it)[2].get<uint32_t>();
   }
   s.mgrSocket = j.value("mgrSocket", "");
+  s.fsSocket = j.value("fsSocket", "");
+  s.fsRegistered = j.value("fsRegistered", false);
   s.shiftedUpper = j.value("shiftedUpper", "");
   return s;
 }

@@ -47,6 +47,11 @@ struct ContainerState {
   bool systemContainer = false;
   uint32_t uidBase = 0, gidBase = 0, idSize = 0;
   std::string mgrSocket;
+  // The sysvisor-fs socket the container registers with ("" without emulation), set before
+  // its init exists so that `delete` after a killed create unregisters it as well (an id the
+  // daemon does not know costs nothing); fsRegistered once the daemon answered.
+  std::string fsSocket;
+  bool fsRegistered = false;
   // The rootfs overlay's upper dir (or, where idmapped mounts are refused, the whole rootfs),
   // shifted to the range while the container runs (shifted back at pause and delete).
   std::string shiftedUpper;

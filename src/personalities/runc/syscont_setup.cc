@@ -8,10 +8,14 @@
 #include <cstring>
 
 #include "base/log.h"
+#include "base/process.h"
 #include "base/sys_error.h"
 #include "base/unique_fd.h"
+#include "ipc/fs_client.h"
 #include "ipc/mgr_client.h"
 #include "ipc/rpc.h"
+#include "nsutil/idmap.h"
+#include "nsutil/plan.h"
 
 namespace sv::runc {
 
@@ -93,6 +97,58 @@ void releaseRange(const std::string& mgrSocket, const std::string& id, bool gone
     ipc::MgrClient(mgrSocket).unregisterContainer(id, gone);
   } catch (const std::exception& e) {
     log::warn("container {}: telling sysvisor-mgr: {}", id, e.what());
+  }
+}
+
+FsSession::FsSession(std::string socket, std::string id)
+    : client_(std::make_unique<ipc::FsClient>(socket)),
+      socket_(std::move(socket)),
+      id_(std::move(id)) {}
+
+FsSession::~FsSession() {
+  if (registered_ && !kept_) unregisterFs(socket_, id_);
+}
+
+std::vector<ns::FsBindTree> FsSession::registerInit(const Init& init) {
+  auto stat = readProcStat(init.pid);
+  if (!stat) throw UserError("the container init exited before sysvisor-fs knew of it");
+  ipc::ContainerData data;
+  data.id = id_;
+  data.initPid = init.pid;
+  data.initStartTime = stat->startTime;
+  data.range = {init.range.uidBase, init.range.gidBase, init.range.size};
+  data.created = init.created;
+  data.hostname = init.hostname;
+  // cgroupPaths stay empty: the init already sits in its cgroups, and the daemon reads them
+  // from /proc/<pid>/cgroup.
+  ipc::FsClient::Registered r;
+  try {
+    r = client_->registerContainer(data);
+  } catch (const ipc::RemoteError& e) {
+    throw UserError(fmt::format("sysvisor-fs refused container \"{}\": {}", id_, e.what()));
+  }
+  registered_ = true;
+  log::debug("container {}: sysvisor-fs serves {} with {} files", id_, r.root, r.binds.size());
+  return ns::openFsBindTrees(ns::planFsBinds(r.root, r.binds));
+}
+
+std::optional<FsSession> connectFs(const GlobalOptions& g, const std::string& id) {
+  if (g.ociOnly) return std::nullopt;
+  if (g.noFs) {
+    log::warn("container {}: --no-fs: started without sysvisor-fs, so its /proc and /sys show "
+              "the host's uptime, meminfo, cpuinfo, ... instead of the container's own",
+              id);
+    return std::nullopt;
+  }
+  return std::optional<FsSession>(std::in_place, g.fsSocket, id);
+}
+
+void unregisterFs(const std::string& socket, const std::string& id) noexcept {
+  try {
+    if (!ipc::FsClient(socket).unregisterContainer(id))
+      log::debug("container {}: sysvisor-fs did not know it", id);
+  } catch (const std::exception& e) {
+    log::warn("container {}: telling sysvisor-fs: {}", id, e.what());
   }
 }
 

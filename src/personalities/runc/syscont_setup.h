@@ -3,15 +3,24 @@
 // transform in syscont.h.
 #pragma once
 
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "base/unique_fd.h"
+#include "nsutil/mounts.h"
 #include "oci/spec.h"
 #include "personalities/runc/lifecycle.h"
 #include "personalities/runc/state_store.h"
 #include "personalities/runc/syscont.h"
+
+namespace sv::ipc {
+class FsClient;
+}
 
 namespace sv::runc {
 
@@ -36,6 +45,44 @@ SysContSetup makeSystemContainer(const GlobalOptions& g, const std::string& id,
 // to be (gone = true). Never throws: a down mgr costs a warning, and mgr frees the range
 // itself once the rootfs is gone.
 void releaseRange(const std::string& mgrSocket, const std::string& id, bool gone) noexcept;
+
+// sysvisor-fs for one create. Connects at construction, before anything exists, so a down
+// daemon fails the create at once ("sysvisor-fs is not running (start it with ...)") and
+// leaves nothing behind. registerInit tells the daemon about the init once it exists and opens
+// the emulated files for the init to mount; a create that fails after that unregisters the
+// container again (at destruction) unless keep() was called.
+class FsSession {
+ public:
+  FsSession(std::string socket, std::string id);
+  ~FsSession();
+  FsSession(const FsSession&) = delete;
+  FsSession& operator=(const FsSession&) = delete;
+
+  struct Init {
+    pid_t pid = 0;
+    IdRange range;
+    std::string hostname;
+    int64_t created = 0;  // unix nanoseconds
+  };
+  // Throws DaemonDown, UserError (a refusal, with the daemon's reason, or an answer the
+  // runtime cannot mount) or SysError.
+  std::vector<ns::FsBindTree> registerInit(const Init& init);
+  bool registered() const { return registered_; }
+  void keep() { kept_ = true; }
+
+ private:
+  std::unique_ptr<ipc::FsClient> client_;
+  std::string socket_, id_;
+  bool registered_ = false, kept_ = false;
+};
+
+// sysvisor-fs for a system container, connected now; nothing for --oci-only, nor for --no-fs
+// (with a warning that the container runs without emulation).
+std::optional<FsSession> connectFs(const GlobalOptions& g, const std::string& id);
+
+// Tells sysvisor-fs the container is gone (delete, and a create that failed after
+// registering). Never throws: a down daemon costs a warning.
+void unregisterFs(const std::string& socket, const std::string& id) noexcept;
 
 // The rootfs, made to show image files as root-owned inside without copying them:
 // - an overlay (Docker's, containerd's, Podman's) is replaced by the same overlay with idmapped
