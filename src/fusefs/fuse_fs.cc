@@ -20,6 +20,7 @@ namespace {
 
 constexpr double kTimeout = 1.0;  // seconds the kernel may cache entries and attributes
 constexpr std::string_view kProcSys = "/proc/sys";
+constexpr off_t kReportedSize = 1 << 20;  // the size stat shows for emulated files
 
 FuseFs& fsOf(fuse_req_t req) { return *static_cast<FuseFs*>(fuse_req_userdata(req)); }
 pid_t requester(fuse_req_t req) { return fuse_req_ctx(req)->pid; }
@@ -128,6 +129,10 @@ struct stat attrOf(fuse_ino_t ino, const Target& t) {
     st.st_mtim = st.st_ctim = st.st_atim = {ns / 1000000000, ns % 1000000000};
   }
   st.st_blksize = 4096;
+  // Not 0 like procfs: sendfile and splice (busybox cat, for one) read FUSE files through the
+  // page cache up to i_size, so size 0 reads as empty. The first short read shrinks the
+  // kernel's i_size to the text's length; each open grows it back (see opOpen).
+  if (S_ISREG(t.mode)) st.st_size = kReportedSize;
   return st;
 }
 
@@ -240,8 +245,12 @@ void opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     auto key = fs.nodes.get(ino);
     h->cid = key->cid;
     h->path = key->path;
+    // A text longer than the one before must not be cut at the i_size a short read left: the
+    // kernel grows i_size to the end of what is stored, so the last byte is stored (the page
+    // cache itself is dropped again when the open completes, as keep_cache is off).
+    if (!h->data.empty()) fs.growSize(ino, h->data);
     fi->fh = fs.addHandle(std::move(h));
-    fi->direct_io = 1;  // sizes are unknown (0, like procfs) and the text changes per open
+    fi->direct_io = 1;  // read() always asks the daemon: the text changes from open to open
     fi->keep_cache = 0;
     fuse_reply_open(req, fi);
   });
@@ -397,6 +406,16 @@ std::shared_ptr<FuseFs::Handle> FuseFs::handle(uint64_t fh) {
 void FuseFs::dropHandle(uint64_t fh) {
   std::lock_guard lock(mu_);
   handles_.erase(fh);
+}
+
+void FuseFs::growSize(uint64_t ino, const std::string& data) {
+  fuse_session* se = se_.load();
+  if (!se) return;
+  fuse_bufvec buf = FUSE_BUFVEC_INIT(1);
+  buf.buf[0].mem = const_cast<char*>(data.data() + data.size() - 1);
+  int rc = fuse_lowlevel_notify_store(se, ino, static_cast<off_t>(data.size() - 1), &buf,
+                                      FUSE_BUF_SPLICE_NONBLOCK);
+  if (rc != 0 && rc != -ENOENT) log::debug("notify_store {}: {}", ino, rc);
 }
 
 void FuseFs::invalidateContainer(const std::string& id) {

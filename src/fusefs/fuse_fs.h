@@ -39,6 +39,8 @@ class FuseFs {
   void setSession(fuse_session* se) { se_.store(se); }
   // A container is gone: the kernel must stop trusting its cached directory entry.
   void invalidateContainer(const std::string& id);
+  // Makes the kernel's i_size of the node at least data's length (for page-cache readers).
+  void growSize(uint64_t ino, const std::string& data);
 
   // What the callbacks use (public for the static trampolines in fuse_fs.cc).
   struct Handle {

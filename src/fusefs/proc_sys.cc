@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -163,7 +164,10 @@ bool ProcSys::write(Container& c, std::string_view rest, std::string_view data,
   switch (rule.scope) {
     case SysctlScope::kNamespaced: {
       NsKind kind = nsKindOf(rest);
-      if (kind == NsKind::kHelper) {
+      // The kernel lets only the namespace's own root write ipc knobs (ipc_permissions
+      // compares the euid with it; capabilities do not count), and user-namespace knobs need
+      // their namespace: both are written by the helper, as the container's root.
+      if (kind == NsKind::kHelper || kind == NsKind::kIpc) {
         std::string v(data);
         helper(requester, rest, &v);
         return false;
@@ -251,8 +255,10 @@ int nsexecMain(int argc, char** argv) {
     dprintf(STDERR_FILENO, "usage: sysvisor nsexec --pid PID --sysctl PATH [--write VALUE]\n");
     return EINVAL;
   }
-  // The user namespace first: joining the pid namespace is then allowed from inside it.
-  for (const char* ns : {"user", "pid"}) {
+  // The user namespace first: joining the others is then allowed from inside it. The helper
+  // must not be inspectable from the container it enters (no ptrace, no /proc/<pid>/mem).
+  ::prctl(PR_SET_DUMPABLE, 0);
+  for (const char* ns : {"user", "ipc", "uts", "net", "pid"}) {
     std::string p = fmt::format("/proc/{}/ns/{}", pid, ns);
     UniqueFd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) return errno == ENOENT ? ESRCH : errno;

@@ -2,8 +2,9 @@
 // container's /proc/sys, by the rules of sysctl_table.h. Namespaced knobs are read and written
 // in the *requester's* namespaces (so a nested network namespace sees its own values): the
 // FUSE thread enters the requester's net, ipc or uts namespace for the one syscall and comes
-// back; user- and pid-namespace knobs, which a threaded process cannot enter, go through the
-// single-threaded `sysvisor nsexec` helper.
+// back; user- and pid-namespace knobs, which a threaded process cannot enter, and writes of ipc
+// knobs, which only the namespace's root may make, go through the single-threaded
+// `sysvisor nsexec` helper.
 #pragma once
 
 #include <sys/types.h>
@@ -42,8 +43,9 @@ class ProcSys {
   UniqueFd hostNet_, hostIpc_, hostUts_;
 };
 
-// `sysvisor nsexec --pid P --sysctl PATH [--write VALUE]`: enters P's user and pid namespaces,
-// reads (or writes) /proc/sys/PATH there and prints the value. Single-threaded by birth.
+// `sysvisor nsexec --pid P --sysctl PATH [--write VALUE]`: enters P's user, ipc, uts, net and
+// pid namespaces, reads (or writes) /proc/sys/PATH there as that namespace's root and prints
+// the value. Single-threaded by birth.
 int nsexecMain(int argc, char** argv);
 
 }  // namespace sv::fs

@@ -45,7 +45,7 @@ CONTAINERD = "/usr/bin/containerd"
 CTR = "/usr/bin/ctr"
 PODMAN = "/usr/bin/podman"
 BUSYBOX_IMAGE = "sve2e-busybox:1"
-DEBIAN_IMAGE = "sve2e-debian:bookworm"
+DEBIAN_IMAGE = "sve2e-debian:bookworm-procps"
 DEBIAN_SUITE = "bookworm"
 DEBIAN_MIRROR = os.environ.get("SV_E2E_MIRROR", "http://deb.debian.org/debian")
 DEFAULT_TIMEOUT = 60
@@ -250,10 +250,6 @@ class MgrEnv:
 
     def start(self):
         os.environ["SYSVISOR_MGR_SOCKET"] = self.sock
-        # No sysvisor-fs in e2e yet: system containers start without /proc and /sys emulation
-        # (the runtime's --no-fs; dockerd and containerd pass the environment down, Podman
-        # gets the flag). Drop this, and NO_FS_FLAGS, once a private sysvisor-fs runs here.
-        os.environ["SYSVISOR_NO_FS"] = "1"
         self.daemon.start()
 
     def stop(self):
@@ -277,19 +273,73 @@ class MgrEnv:
         return {c["id"]: c for c in self.status()["containers"]}.get(container_id)
 
 
+class FsEnv:
+    """A private sysvisor-fs: its FUSE mount, socket, registrations and log under RUN_DIR, so
+    the host's sysvisor-fs is never touched. The runtime finds it through SYSVISOR_FS_SOCKET
+    (Podman gets the flag)."""
+
+    def __init__(self, base_dir=RUN_DIR):
+        self.dir = os.path.join(base_dir, "fs")
+        self.sock = os.path.join(self.dir, "fs.sock")
+        self.mnt = os.path.join(self.dir, "mnt")
+        self.flags = ["--socket", self.sock, "--run-dir", self.dir, "--mountpoint", self.mnt,
+                      "--log", os.path.join(self.dir, "fs.log")]
+        self.bin = os.path.realpath(RUNC)
+        self.daemon = Daemon("sysvisor-fs", [self.bin, "fs", *self.flags],
+                             os.path.join(base_dir, "fs.harness.pid"), self._ready,
+                             os.path.join(self.dir, "fs.stdout"))
+        os.makedirs(self.dir, exist_ok=True)
+
+    def _ready(self):
+        return os.path.exists(self.sock) and self.status(check=False) is not None
+
+    def start(self):
+        os.environ["SYSVISOR_FS_SOCKET"] = self.sock
+        self.daemon.start()
+
+    def stop(self):
+        if self.daemon.proc is not None:
+            st = self.status(check=False)
+            self.left = None if st is None else [c["id"] for c in st["containers"]]
+        self.daemon.stop()
+        # With registrations left, the daemon leaves its mount to its fd holder (for a
+        # restart); the test run is over, so both go.
+        if self.mnt in open("/proc/self/mountinfo").read():
+            run(["umount", "-l", self.mnt], timeout=10)
+        holder = _read_pid(os.path.join(self.dir, "fs", "holder.pid"))
+        if holder and _pid_alive(holder):
+            os.kill(holder, signal.SIGKILL)
+
+    left = []
+
+    def status(self, check=True):
+        r = run([self.bin, "fs", "status", "--json", "--socket", self.sock], timeout=10)
+        if r.rc != 0:
+            if check:
+                raise AssertionError(f"fs status: {r!r}")
+            return None
+        return json.loads(r.out)
+
+
 MGR = None
+FS = None
 # Podman's runtime flags for the above (conmon starts the runtime with a clean environment).
-NO_FS_FLAGS = ["--runtime-flag", "no-fs"]
+def daemon_flags():
+    return ["--runtime-flag", f"mgr-socket={MGR.sock}", "--runtime-flag", f"fs-socket={FS.sock}"]
 
 
 def ensure_mgr(base_dir=RUN_DIR):
-    """Starts the private mgr once per process, before any client daemon (they inherit the
-    socket's path); stopped after them."""
-    global MGR
+    """Starts the private mgr and fs once per process, before any client daemon (they inherit
+    the sockets' paths); stopped after them."""
+    global MGR, FS
     if MGR is None:
         MGR = MgrEnv(base_dir)
         MGR.start()
         _cleanup_stack.append(MGR.stop)
+    if FS is None:
+        FS = FsEnv(base_dir)
+        FS.start()
+        _cleanup_stack.append(FS.stop)
     return MGR
 
 
@@ -353,6 +403,7 @@ class DockerEnv:
     def start(self):
         ensure_mgr(self.base_dir)
         self.env["SYSVISOR_MGR_SOCKET"] = MGR.sock
+        self.env["SYSVISOR_FS_SOCKET"] = FS.sock
         self.write_config()
         self.daemon.start()
         _runtime_roots.append(self.runtime_root)
@@ -397,7 +448,7 @@ BUSYBOX_APPLETS = ["sh", "ls", "cat", "echo", "sleep", "true", "false", "id", "t
                    "ps", "mkdir", "touch", "kill", "hostname", "pwd", "env", "grep", "head",
                    "dd", "rm", "seq", "wc", "yes", "trap", "top", "date", "uname", "mount",
                    "timeout", "stat", "ln", "printf", "awk", "sed", "cut", "tail", "readlink",
-                   "test", "chmod", "nproc", "whoami", "df"]
+                   "test", "chmod", "nproc", "whoami", "df", "uptime", "sysctl", "free"]
 
 
 def _busybox_stamp():
@@ -405,7 +456,7 @@ def _busybox_stamp():
     for p in ("/bin/busybox", PROBE):
         st = os.stat(p)
         parts.append(f"{st.st_size}.{st.st_mtime_ns}")
-    return "v1-" + "-".join(parts)
+    return "v2-" + "-".join(parts)
 
 
 def build_busybox_tree(dest):
@@ -439,14 +490,16 @@ def busybox_tarball():
 
 
 def debian_rootfs_tar():
-    """A minbase Debian tree as a tarball, made once with debootstrap and kept in CACHE_DIR."""
+    """A minbase Debian tree (plus procps: `free`, `uptime`, `sysctl` read the emulated /proc)
+    as a tarball, made once with debootstrap and kept in CACHE_DIR."""
     os.makedirs(CACHE_DIR, exist_ok=True)
-    tar = os.path.join(CACHE_DIR, f"debian-{DEBIAN_SUITE}-minbase.tar")
+    tar = os.path.join(CACHE_DIR, f"debian-{DEBIAN_SUITE}-minbase-procps.tar")
     if os.path.exists(tar):
         return tar
     tree = tempfile.mkdtemp(prefix="debootstrap-", dir=CACHE_DIR)
     try:
-        r = run(["debootstrap", "--variant=minbase", DEBIAN_SUITE, tree, DEBIAN_MIRROR],
+        r = run(["debootstrap", "--variant=minbase", "--include=procps", DEBIAN_SUITE, tree,
+                 DEBIAN_MIRROR],
                 timeout=1800)
         if r.rc != 0:
             raise RuntimeError(f"debootstrap failed (is {DEBIAN_MIRROR} reachable?): {r!r}")
@@ -555,10 +608,10 @@ class Podman:
 
     def podman(self, *args, timeout=DEFAULT_TIMEOUT, runtime=None):
         os.makedirs(self.tmpdir, exist_ok=True)
-        # conmon starts the runtime with a clean environment: the mgr socket goes as a flag.
+        # conmon starts the runtime with a clean environment: the sockets go as flags.
         flags = []
         if runtime is None:
-            flags = ["--runtime-flag", f"mgr-socket={MGR.sock}", *NO_FS_FLAGS]
+            flags = daemon_flags()
         return run([PODMAN, "--root", self.root, "--runroot", self.runroot, "--tmpdir",
                     self.tmpdir, "--cgroup-manager", "cgroupfs", "--events-backend", "file",
                     "--runtime", runtime or RUNC, *flags, *args], timeout=timeout)
@@ -765,6 +818,11 @@ def final_checks():
             problems.append("sysvisor-mgr did not answer before it was stopped")
         elif MGR.left:
             problems.append(f"id ranges left in sysvisor-mgr: {MGR.left}")
+    if FS is not None:
+        if FS.left is None:
+            problems.append("sysvisor-fs did not answer before it was stopped")
+        elif FS.left:
+            problems.append(f"containers left registered in sysvisor-fs: {FS.left}")
     return problems
 
 
