@@ -28,11 +28,68 @@ MGR = Mgr(_MGR_DIR)
 MGR.start()
 atexit.register(shutil.rmtree, _MGR_DIR, True)
 atexit.register(MGR.stop)
-# No sysvisor-fs in this module yet: every container runs without emulation (--no-fs). Tests
-# that want the daemon pass --no-fs=false with their own --fs-socket; FsTest below starts a
-# private one.
-NO_FS = "--no-fs"
-os.environ["SV_RUNC_GLOBAL_ARGS"] = f"--mgr-socket {MGR.paths['mgr.sock']} {NO_FS}"
+class FsDaemon:
+    """A private sysvisor-fs: its FUSE mount, socket, run dir and log under `d`."""
+
+    def __init__(self, d):
+        self.paths = {k: os.path.join(d, k) for k in ("mnt", "run", "fs.sock", "fs.log")}
+        for k in ("mnt", "run"):
+            os.makedirs(self.paths[k], exist_ok=True)
+        self.proc = None
+
+    def flags(self):
+        p = self.paths
+        return ["--mountpoint", p["mnt"], "--socket", p["fs.sock"], "--run-dir", p["run"],
+                "--log", p["fs.log"]]
+
+    def start(self):
+        self.proc = subprocess.Popen([BIN, "fs", *self.flags()], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while self.status() is None:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"sysvisor-fs did not start: {self.log()}")
+            time.sleep(0.02)
+
+    def status(self):
+        r = subprocess.run([BIN, "fs", "status", "--json", "--socket", self.paths["fs.sock"]],
+                           capture_output=True, text=True, timeout=10)
+        return json.loads(r.stdout) if r.returncode == 0 else None
+
+    def ids(self):
+        return [c["id"] for c in self.status()["containers"]]
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(10)
+        self.proc = None
+        # With registrations left, the daemon leaves its mount to its fd holder: both go.
+        with open("/proc/self/mountinfo") as f:
+            if self.paths["mnt"] in f.read():
+                subprocess.run(["umount", "-l", self.paths["mnt"]])
+        try:
+            with open(os.path.join(self.paths["run"], "fs", "holder.pid")) as f:
+                os.kill(int(f.read()), signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
+
+    def log(self):
+        try:
+            with open(self.paths["fs.log"]) as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+
+# One private sysvisor-fs too: system containers register with it at create.
+_FS_DIR = tempfile.mkdtemp(prefix="svit-sc-fs-")
+FS = FsDaemon(_FS_DIR)
+FS.start()
+atexit.register(shutil.rmtree, _FS_DIR, True)
+atexit.register(FS.stop)
+os.environ["SV_RUNC_GLOBAL_ARGS"] = (f"--mgr-socket {MGR.paths['mgr.sock']} "
+                                     f"--fs-socket {FS.paths['fs.sock']}")
 
 from svtest import *  # noqa: E402,F401,F403
 import svtest  # noqa: E402
@@ -324,74 +381,11 @@ class SysContTest(svtest.ContainerTest):
 
 # -- sysvisor-fs, with a private daemon ------------------------------------------------------
 
-def _fs_role_available():
-    r = subprocess.run([BIN, "fs", "--help"], capture_output=True, text=True)
-    return r.returncode == 0 and "--mountpoint" in r.stdout
-
-
-class FsDaemon:
-    """A private sysvisor-fs: its FUSE mount, socket, run dir and log under `d`."""
-
-    def __init__(self, d):
-        self.paths = {k: os.path.join(d, k) for k in ("mnt", "run", "fs.sock", "fs.log")}
-        for k in ("mnt", "run"):
-            os.makedirs(self.paths[k], exist_ok=True)
-        self.proc = None
-
-    def flags(self):
-        p = self.paths
-        return ["--mountpoint", p["mnt"], "--socket", p["fs.sock"], "--run-dir", p["run"],
-                "--log", p["fs.log"]]
-
-    def start(self):
-        self.proc = subprocess.Popen([BIN, "fs", *self.flags()], stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while self.status() is None:
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"sysvisor-fs did not start: {self.log()}")
-            time.sleep(0.02)
-
-    def status(self):
-        r = subprocess.run([BIN, "fs", "status", "--json", "--socket", self.paths["fs.sock"]],
-                           capture_output=True, text=True, timeout=10)
-        return json.loads(r.stdout) if r.returncode == 0 else None
-
-    def ids(self):
-        return [c["id"] for c in self.status()["containers"]]
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(10)
-        self.proc = None
-
-    def log(self):
-        try:
-            with open(self.paths["fs.log"]) as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
-
-
-@unittest.skipUnless(_fs_role_available(), "this build has no sysvisor-fs daemon yet")
 class FsTest(svtest.ContainerTest):
     """The runtime's side of sysvisor-fs against the real daemon: registration between the
     clone and the init's mounts, the binds over /proc and /sys, unregistration at delete."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.fs_dir = tempfile.mkdtemp(prefix="svit-sc-fs-")
-        cls.fs = FsDaemon(cls.fs_dir)
-        cls.fs.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.fs.stop()
-        shutil.rmtree(cls.fs_dir, ignore_errors=True)
-
-    def runc(self, *args, **kw):
-        return super().runc("--no-fs=false", "--fs-socket", self.fs.paths["fs.sock"], *args, **kw)
+    fs = FS
 
     def sc_bundle(self, *args, **kw):
         return self.bundle(args=["/probe", *args], **kw)
