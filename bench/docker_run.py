@@ -40,7 +40,8 @@ REPO_ROOT = os.path.dirname(BENCH_DIR)
 E2E_DIR = os.path.join(REPO_ROOT, "test", "e2e")
 # Printed, never asserted: the goal and what crun reaches on this host. Under Docker,
 # sysvisor-runc makes system containers (user namespace, exclusive range from a private
-# sysvisor-mgr, idmapped overlay layers), compared with runc's and crun's plain containers.
+# sysvisor-mgr, registration with a private sysvisor-fs and its binds, idmapped overlay
+# layers), compared with runc's and crun's plain containers.
 TARGET = 1.05
 CRUN_HERE = 0.94
 
@@ -366,6 +367,8 @@ def cleanup(env, spawner, workdir):
             print(f"bench: removing {NAME_PREFIX} containers failed: {e}", file=sys.stderr)
         env.stop()
         import e2e
+        if e2e.FS is not None:
+            e2e.FS.stop()
         if e2e.MGR is not None:
             e2e.MGR.stop()
         left = e2e.processes_with(RUN_DIR)
