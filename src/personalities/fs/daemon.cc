@@ -31,6 +31,7 @@
 #include <set>
 #include <thread>
 
+#include "base/daemon_util.h"
 #include "base/file_util.h"
 #include "base/log.h"
 #include "base/sys_error.h"
@@ -48,43 +49,6 @@ namespace {
 
 constexpr const char* kHolderName = "sysvisor-fs-fd";  // the holder's comm
 constexpr int kHeldFd = 3;
-
-void makeDir(const std::string& path, mode_t mode) {
-  if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST)
-    throwSysError(errno, "mkdir", fmt::format("'{}'", path));
-}
-
-UniqueFd lockSingleInstance(const std::string& path) {
-  UniqueFd fd(SV_SYSCALL(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644),
-                         "'{}'", path));
-  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
-    if (errno != EWOULDBLOCK) throwSysError(errno, "flock", fmt::format("'{}'", path));
-    std::string pid = readFileIfExists(path).value_or("?");
-    while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
-    throw UserError(fmt::format("sysvisor-fs is already running (pid {}, lock '{}'); stop it "
-                                "first or use another --run-dir",
-                                pid, path));
-  }
-  SV_SYSCALL(::ftruncate(fd.get(), 0), "'{}'", path);
-  writeAll(fd.get(), fmt::format("{}\n", ::getpid()), path);
-  return fd;
-}
-
-void notifyReady() {
-  const char* sock = ::getenv("NOTIFY_SOCKET");
-  if (!sock || !*sock) return;
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  size_t len = std::strlen(sock);
-  if (len >= sizeof(addr.sun_path)) return;
-  std::memcpy(addr.sun_path, sock, len);
-  if (addr.sun_path[0] == '@') addr.sun_path[0] = '\0';
-  UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  if (!fd) return;
-  const char msg[] = "READY=1";
-  ::sendto(fd.get(), msg, sizeof(msg) - 1, 0, reinterpret_cast<sockaddr*>(&addr),
-           static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len));
-}
 
 // The fstype of the mount at path ("" when none is there).
 std::string mountTypeAt(const std::string& path) {
@@ -232,7 +196,7 @@ Session openSession(const FsOptions& o, fs::FuseFs& fs, const std::string& holde
     ::umount2(o.mountpoint.c_str(), MNT_DETACH);
   else if (mountTypeAt(o.mountpoint) == "fuse.sysvisorfs")
     ::umount2(o.mountpoint.c_str(), MNT_DETACH);
-  makeDir(o.mountpoint, 0700);
+  daemon::makeDir(o.mountpoint, 0700);
   if (fuse_session_mount(s.se, o.mountpoint.c_str()) != 0)
     throw UserError(fmt::format("cannot mount the FUSE file system at '{}' (is /dev/fuse there? "
                                 "`modprobe fuse`)",
@@ -267,10 +231,10 @@ int holdFuseFd() {
 }
 
 int runDaemon(const FsOptions& o) {
-  makeDir(o.runDir, 0755);
+  daemon::makeDir(o.runDir, 0755);
   std::string dir = o.runDir + "/fs";
-  makeDir(dir, 0700);
-  UniqueFd lock = lockSingleInstance(dir + "/fs.pid");
+  daemon::makeDir(dir, 0700);
+  UniqueFd lock = daemon::lockSingleInstance(dir + "/fs.pid", "sysvisor-fs");
   Store store(dir + "/containers");
   fs::CgroupMounts mounts = fs::CgroupMounts::fromMountinfo(readFile("/proc/self/mountinfo"));
   fs::ContainerTable table;
@@ -315,7 +279,7 @@ int runDaemon(const FsOptions& o) {
               [](kj::Exception&& e) { log::error("socket: {}", e.getDescription().cStr()); });
   log::info("sysvisor-fs {} ready: {} at {}, socket {}, {} containers", SV_VERSION,
             s.recovered ? "serving again" : "mounted", o.mountpoint, o.socket, ids.size());
-  notifyReady();
+  daemon::notifyReady();
   auto sampler = sampleEvery(io.provider->getTimer(), fs).eagerlyEvaluate(
       [](kj::Exception&& e) { log::error("sampler: {}", e.getDescription().cStr()); });
   auto term = io.unixEventPort.onSignal(SIGTERM);

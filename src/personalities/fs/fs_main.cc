@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/file_util.h"
+#include "base/daemon_util.h"
 #include "base/log.h"
 #include "base/sys_error.h"
 #include "ipc/blocking_rpc.h"
@@ -54,13 +55,6 @@ int usage() {
   return 0;
 }
 
-log::Level levelFrom(const std::string& s) {
-  if (s == "debug") return log::Level::kDebug;
-  if (s == "info") return log::Level::kInfo;
-  if (s == "warn" || s == "warning") return log::Level::kWarn;
-  if (s == "error") return log::Level::kError;
-  throw UserError(fmt::format("--log-level: unknown level \"{}\" (debug, info, warn, error)", s));
-}
 
 }  // namespace
 
@@ -161,7 +155,7 @@ int fsMain(int argc, char** argv) {
       if (p.size() == 2 && p[0] == "unregister") return unregisterCommand(o.socket, p[1]);
       throw UserError(fmt::format("unknown command \"{}\" (see --help)", f.positionals[0]));
     }
-    log::init(o.log, log::Format::kText, levelFrom(o.logLevel));
+    log::init(o.log, log::Format::kText, daemon::logLevelFrom(o.logLevel));
     return runDaemon(o);
   } catch (const std::exception& e) {
     std::string msg = fmt::format("sysvisor-fs: {}\n", e.what());

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
+#include "base/daemon_util.h"
 #include "base/file_util.h"
 #include "base/log.h"
 #include "base/sys_error.h"
@@ -19,14 +20,6 @@ namespace {
 
 using json = nlohmann::json;
 
-bool plausibleId(std::string_view id) {
-  if (id.empty() || id.size() > 1024) return false;
-  for (char c : id)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.' ||
-          c == '+'))
-      return false;
-  return true;
-}
 
 json toJson(const fs::ContainerData& d, const std::map<std::string, std::string, std::less<>>& s) {
   return json{{"id", d.id},         {"initPid", d.initPid},       {"startTicks", d.startTicks},
@@ -137,7 +130,7 @@ kj::Promise<void> FsService::register_(RegisterContext context) {
   };
   fs::ContainerData d;
   d.id = p.getId().cStr();
-  if (!plausibleId(d.id)) return fail(fmt::format("\"{}\" is no container id", d.id));
+  if (!daemon::plausibleContainerId(d.id)) return fail(fmt::format("\"{}\" is no container id", d.id));
   d.initPid = p.getInitPid();
   if (d.initPid <= 0) return fail("no init pid");
   auto ticks = fs::processStartTicks(d.initPid);

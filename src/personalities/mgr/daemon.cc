@@ -13,6 +13,7 @@
 #include <cstring>
 #include <kj/async-unix.h>
 
+#include "base/daemon_util.h"
 #include "base/file_util.h"
 #include "base/log.h"
 #include "base/sys_error.h"
@@ -25,30 +26,6 @@
 namespace sv::mgr {
 
 namespace {
-
-void makeDir(const std::string& path, mode_t mode) {
-  if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST)
-    throwSysError(errno, "mkdir", fmt::format("'{}'", path));
-}
-
-// One daemon per host: the lock is held as long as the process lives, so a killed daemon
-// never blocks its successor.
-UniqueFd lockSingleInstance(const std::string& runDir) {
-  std::string path = runDir + "/mgr.pid";
-  UniqueFd fd(SV_SYSCALL(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644),
-                         "'{}'", path));
-  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
-    if (errno != EWOULDBLOCK) throwSysError(errno, "flock", fmt::format("'{}'", path));
-    std::string pid = readFileIfExists(path).value_or("?");
-    while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
-    throw UserError(fmt::format("sysvisor-mgr is already running (pid {}, lock '{}'); stop it "
-                                "first or use another --run-dir",
-                                pid, path));
-  }
-  SV_SYSCALL(::ftruncate(fd.get(), 0), "'{}'", path);
-  writeAll(fd.get(), fmt::format("{}\n", ::getpid()), path);
-  return fd;
-}
 
 // One of /etc/subuid, /etc/subgid: its text, its limits from login.defs, and our entry.
 struct SubidFile {
@@ -125,23 +102,6 @@ void loadTable(IdAllocator& alloc, const std::string& dataRoot) {
   }
 }
 
-// systemd Type=notify: tell the service manager the socket is ready.
-void notifyReady() {
-  const char* sock = ::getenv("NOTIFY_SOCKET");
-  if (!sock || !*sock) return;
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  size_t len = std::strlen(sock);
-  if (len >= sizeof(addr.sun_path)) return;
-  std::memcpy(addr.sun_path, sock, len);
-  if (addr.sun_path[0] == '@') addr.sun_path[0] = '\0';
-  UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  if (!fd) return;
-  const char msg[] = "READY=1";
-  ::sendto(fd.get(), msg, sizeof(msg) - 1, 0, reinterpret_cast<sockaddr*>(&addr),
-           static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len));
-}
-
 // Stopped containers whose rootfs was removed while nobody asked are freed once a minute.
 kj::Promise<void> reapEvery(kj::Timer& timer, Table& table) {
   return timer.afterDelay(60 * kj::SECONDS).then([&timer, &table]() {
@@ -157,9 +117,9 @@ kj::Promise<void> reapEvery(kj::Timer& timer, Table& table) {
 }  // namespace
 
 int runDaemon(const MgrOptions& o) {
-  makeDir(o.runDir, 0755);
-  UniqueFd lock = lockSingleInstance(o.runDir);
-  makeDir(o.dataRoot, 0700);
+  daemon::makeDir(o.runDir, 0755);
+  UniqueFd lock = daemon::lockSingleInstance(o.runDir + "/mgr.pid", "sysvisor-mgr");
+  daemon::makeDir(o.dataRoot, 0700);
   // O_PATH fds cannot be fsynced: the table's directory needs a real one.
   UniqueFd dataDir(SV_SYSCALL(::open(o.dataRoot.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC),
                               "'{}'", o.dataRoot));
@@ -182,7 +142,7 @@ int runDaemon(const MgrOptions& o) {
   log::info("sysvisor-mgr {} ready: socket {}, pool of ids {}+{} (uids and gids), {} containers "
             "known, policy {}",
             SV_VERSION, o.socket, start, o.poolSize, alloc.list().size(), table.policyName());
-  notifyReady();
+  daemon::notifyReady();
   auto reaper = reapEvery(io.provider->getTimer(), table).eagerlyEvaluate(
       [](kj::Exception&& e) { log::error("reaper: {}", e.getDescription().cStr()); });
   auto term = io.unixEventPort.onSignal(SIGTERM);

@@ -2,6 +2,7 @@
 #include <fmt/ranges.h>
 #include <unistd.h>
 
+#include "base/daemon_util.h"
 #include "base/log.h"
 #include "base/sys_error.h"
 #include "ipc/mgr_client.h"
@@ -52,13 +53,6 @@ int usage() {
   return 0;
 }
 
-log::Level levelFrom(const std::string& s) {
-  if (s == "debug") return log::Level::kDebug;
-  if (s == "info") return log::Level::kInfo;
-  if (s == "warn" || s == "warning") return log::Level::kWarn;
-  if (s == "error") return log::Level::kError;
-  throw UserError(fmt::format("--log-level: unknown level \"{}\" (debug, info, warn, error)", s));
-}
 
 MgrOptions optionsFrom(const runc::ParsedFlags& f) {
   MgrOptions o;
@@ -126,7 +120,7 @@ int mgrMain(int argc, char** argv) {
     }
     MgrOptions o = optionsFrom(f);
     if (!f.positionals.empty()) return command(o, f);
-    log::init(o.log, log::Format::kText, levelFrom(o.logLevel));
+    log::init(o.log, log::Format::kText, daemon::logLevelFrom(o.logLevel));
     return runDaemon(o);
   } catch (const std::exception& e) {
     std::string msg = fmt::format("sysvisor-mgr: {}\n", e.what());

@@ -4,6 +4,7 @@
 
 #include <ctime>
 
+#include "base/daemon_util.h"
 #include "base/file_util.h"
 #include "base/log.h"
 
@@ -21,14 +22,6 @@ void fill(ipc::schema::IdRange::Builder b, const Allocation& a) {
 
 // Container ids come from the runtime, which validated them; mgr still refuses what could
 // not be one, so a confused caller cannot fill the table with junk.
-bool plausibleId(std::string_view id) {
-  if (id.empty() || id.size() > 1024) return false;
-  for (char c : id)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.' ||
-          c == '+'))
-      return false;
-  return true;
-}
 
 }  // namespace
 
@@ -60,7 +53,7 @@ kj::Promise<void> MgrService::register_(RegisterContext context) {
   auto p = context.getParams();
   std::string id = p.getId().cStr(), rootfs = p.getRootfs().cStr();
   auto r = context.getResults();
-  if (!plausibleId(id) || rootfs.empty() || rootfs[0] != '/') {
+  if (!daemon::plausibleContainerId(id) || rootfs.empty() || rootfs[0] != '/') {
     r.setError(fmt::format("register: invalid container id \"{}\" or rootfs \"{}\" (the rootfs "
                            "must be an absolute path)",
                            id, rootfs));
