@@ -219,7 +219,38 @@ class Daemon:
         self.proc = None
 
 
-class MgrEnv:
+class SysvisorDaemonEnv:
+    """What the private sysvisor-mgr and sysvisor-fs share: started once, their socket passed
+    down in the environment (ENV), asked for status in JSON, and what they still hold when
+    stopped recorded for final_checks."""
+
+    ROLE = ENV = ""
+    left = []
+
+    def _ready(self):
+        return os.path.exists(self.sock) and self.status(check=False) is not None
+
+    def start(self):
+        os.environ[self.ENV] = self.sock
+        self.daemon.start()
+
+    def stop(self):
+        # What it still holds once every client daemon is gone, for final_checks.
+        if self.daemon.proc is not None:
+            st = self.status(check=False)
+            self.left = None if st is None else [c["id"] for c in st["containers"]]
+        self.daemon.stop()
+
+    def status(self, check=True):
+        r = run([self.bin, self.ROLE, "status", "--json", *self.status_flags()], timeout=10)
+        if r.rc != 0:
+            if check:
+                raise AssertionError(f"{self.ROLE} status: {r!r}")
+            return None
+        return json.loads(r.out)
+
+
+class MgrEnv(SysvisorDaemonEnv):
     """A private sysvisor-mgr for the clients' system containers: its own socket, table and
     subuid/subgid files under RUN_DIR (ids from 1000000000 on, clear of the host's usual
     entries and below 2^31, which `ps` prints as negative), so the host's mgr and /etc/subuid are never touched. The runtime finds it through
@@ -245,35 +276,16 @@ class MgrEnv:
                     f.write("SUB_UID_MIN 1000000000\nSUB_GID_MIN 1000000000\n"
                             if name == "login.defs" else "")
 
-    def _ready(self):
-        return os.path.exists(self.sock) and self.status(check=False) is not None
+    ROLE, ENV = "mgr", "SYSVISOR_MGR_SOCKET"
 
-    def start(self):
-        os.environ["SYSVISOR_MGR_SOCKET"] = self.sock
-        self.daemon.start()
-
-    def stop(self):
-        # What it still holds once every client daemon is gone, for final_checks.
-        if self.daemon.proc is not None:
-            st = self.status(check=False)
-            self.left = None if st is None else [c["id"] for c in st["containers"]]
-        self.daemon.stop()
-
-    left = []
-
-    def status(self, check=True):
-        r = run([self.bin, "mgr", "status", "--json", *self.flags], timeout=10)
-        if r.rc != 0:
-            if check:
-                raise AssertionError(f"mgr status: {r!r}")
-            return None
-        return json.loads(r.out)
+    def status_flags(self):
+        return self.flags
 
     def entry(self, container_id):
         return {c["id"]: c for c in self.status()["containers"]}.get(container_id)
 
 
-class FsEnv:
+class FsEnv(SysvisorDaemonEnv):
     """A private sysvisor-fs: its FUSE mount, socket, registrations and log under RUN_DIR, so
     the host's sysvisor-fs is never touched. The runtime finds it through SYSVISOR_FS_SOCKET
     (Podman gets the flag)."""
@@ -290,18 +302,13 @@ class FsEnv:
                              os.path.join(self.dir, "fs.stdout"))
         os.makedirs(self.dir, exist_ok=True)
 
-    def _ready(self):
-        return os.path.exists(self.sock) and self.status(check=False) is not None
+    ROLE, ENV = "fs", "SYSVISOR_FS_SOCKET"
 
-    def start(self):
-        os.environ["SYSVISOR_FS_SOCKET"] = self.sock
-        self.daemon.start()
+    def status_flags(self):
+        return ["--socket", self.sock]
 
     def stop(self):
-        if self.daemon.proc is not None:
-            st = self.status(check=False)
-            self.left = None if st is None else [c["id"] for c in st["containers"]]
-        self.daemon.stop()
+        super().stop()
         # With registrations left, the daemon leaves its mount to its fd holder (for a
         # restart); the test run is over, so both go.
         if self.mnt in open("/proc/self/mountinfo").read():
@@ -309,16 +316,6 @@ class FsEnv:
         holder = _read_pid(os.path.join(self.dir, "fs", "holder.pid"))
         if holder and _pid_alive(holder):
             os.kill(holder, signal.SIGKILL)
-
-    left = []
-
-    def status(self, check=True):
-        r = run([self.bin, "fs", "status", "--json", "--socket", self.sock], timeout=10)
-        if r.rc != 0:
-            if check:
-                raise AssertionError(f"fs status: {r!r}")
-            return None
-        return json.loads(r.out)
 
 
 MGR = None

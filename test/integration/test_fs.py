@@ -10,24 +10,13 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
 
-BIN = os.path.abspath(os.environ.get("SV_RUNC") or
-                      os.path.join(os.environ.get("SV_BUILD_DIR", "build"), "sysvisor"))
-
-
-def read(path):
-    with open(path) as f:
-        return f.read()
-
-
-def sh(*args, check=True, timeout=30, **kw):
-    r = subprocess.run(args, capture_output=True, text=True, timeout=timeout, **kw)
-    if check and r.returncode != 0:
-        raise AssertionError(f"{args}: exit {r.returncode}\n{r.stdout}\n{r.stderr}")
-    return r
+sys.path.insert(0, os.path.dirname(__file__))
+from test_mgr import BIN, read, sh  # noqa: E402
 
 
 class Fs:
