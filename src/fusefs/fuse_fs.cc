@@ -51,6 +51,9 @@ class LiveInputs : public RenderInputs {
   }
   const CgroupFiles& cgroupFiles() const override { return files_; }
   const ContainerInfo& container() const override { return info_; }
+  std::optional<std::string> stored(std::string_view key) const override {
+    return c_.sysctl(key);
+  }
   LoadAvg load() const override {
     LoadState& ls = c_.load();
     {
@@ -67,7 +70,7 @@ class LiveInputs : public RenderInputs {
   const Container& c_;
   ContainerInfo info_;
   CgroupFiles files_;
-  mutable std::array<std::optional<std::string>, 9> host_;
+  mutable std::array<std::optional<std::string>, 10> host_;
 };
 
 // What a node is, resolved against the table (throws SysError ENOENT for what is gone).
@@ -143,6 +146,9 @@ struct stat rootAttr() {
   st.st_nlink = 2;
   return st;
 }
+
+// /proc/sys and the entries with a write function take writes; the rest is read-only.
+bool writable(const Target& t) { return t.procSys || (t.entry && t.entry->write); }
 
 // SysError → its errno, anything else → EIO and a log line: the FUSE boundary.
 template <typename F>
@@ -224,7 +230,7 @@ void opSetattr(fuse_req_t req, fuse_ino_t ino, struct stat*, int toSet, fuse_fil
     constexpr int kAllowed = FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
                              FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME;
     if ((toSet & ~kAllowed) != 0) throwSysError(EPERM, "setattr", t.path);
-    if ((toSet & FUSE_SET_ATTR_SIZE) && !t.procSys) throwSysError(EACCES, "truncate", t.path);
+    if ((toSet & FUSE_SET_ATTR_SIZE) && !writable(t)) throwSysError(EACCES, "truncate", t.path);
     struct stat st = attrOf(ino, t);
     fuse_reply_attr(req, &st, kTimeout);
   });
@@ -237,7 +243,7 @@ void opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     Target t = resolveNode(fs, ino, pid);
     if (S_ISDIR(t.mode)) throwSysError(EISDIR, "open", t.path);
     int acc = fi->flags & O_ACCMODE;
-    if (acc != O_RDONLY && !t.procSys) throwSysError(EACCES, "open", t.path);
+    if (acc != O_RDONLY && !writable(t)) throwSysError(EACCES, "open", t.path);
     auto h = std::make_unique<FuseFs::Handle>();
     h->sysctl = t.procSys;
     // Rendered once at open, so every read of this open sees one consistent text.
@@ -278,10 +284,23 @@ void opWrite(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t
   guarded(req, "write", [&] {
     pid_t pid = requester(req);
     Target t = resolveNode(fs, ino, pid);
-    if (!t.procSys) throwSysError(EACCES, "write", t.path);
-    if (fs.procSys.write(*t.c, t.rest, std::string_view(buf, size), pid)) {
-      log::info("container {}: {} = {}", t.c->data().id, t.rest,
-                text::trim(t.c->sysctl(t.rest).value_or("")));
+    if (!writable(t)) throwSysError(EACCES, "write", t.path);
+    std::string_view data(buf, size);
+    // The key its value is kept under: the path below /proc/sys, or the entry's path.
+    std::string key = t.procSys ? t.rest : t.path;
+    bool changed = false;
+    if (t.procSys) {
+      changed = fs.procSys.write(*t.c, t.rest, data, pid);
+    } else {
+      std::string current = t.c->sysctl(key).value_or("");
+      SysctlWrite w = t.entry->write(data, current);
+      if (w.error) throwSysError(w.error, "write", t.path);
+      t.c->setSysctl(key, std::move(w.value));
+      changed = true;
+    }
+    if (changed) {
+      log::info("container {}: {} = {}", t.c->data().id, key,
+                text::trim(t.c->sysctl(key).value_or("")));
       fs.persist(*t.c);
     }
     fuse_reply_write(req, size);

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
+#include <charconv>
+#include <cstdint>
 
 #include "fusefs/text_scan.h"
 
@@ -42,6 +45,31 @@ std::string productUuid(const RenderInputs& in) {
   return renderProductUuid(id, in.container().id);
 }
 
+// nf_conntrack's hash table size: a module parameter that only init_net's root may set, yet
+// Docker and kube-proxy write it. Each container keeps its own value; the host's is untouched.
+constexpr std::string_view kHashsizePath = "/sys/module/nf_conntrack/parameters/hashsize";
+std::string hashsize(const RenderInputs& in) {
+  if (auto v = in.stored(kHashsizePath)) return *v;
+  return std::string(in.host(HostFile::kConntrackHashsize));
+}
+// Like the kernel's nf_conntrack_set_hashsize: kstrtouint in base 0, not 0.
+SysctlWrite writeHashsize(std::string_view written, std::string_view) {
+  std::string_view v = text::trim(written);
+  uint64_t n = 0;
+  int base = 10;
+  if (v.size() > 2 && v[0] == '0' && (v[1] == 'x' || v[1] == 'X')) {
+    base = 16;
+    v.remove_prefix(2);
+  } else if (v.size() > 1 && v[0] == '0') {
+    base = 8;
+    v.remove_prefix(1);
+  }
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n, base);
+  if (v.empty() || ec != std::errc() || end != v.data() + v.size() || n == 0 || n > UINT32_MAX)
+    return {EINVAL, {}};
+  return {0, std::to_string(n) + "\n"};
+}
+
 constexpr mode_t kFile = S_IFREG | 0444;
 constexpr mode_t kRootOnlyFile = S_IFREG | 0400;
 constexpr std::string_view kProductUuidPath = "/sys/devices/virtual/dmi/id/product_uuid";
@@ -61,6 +89,7 @@ constexpr std::array kEntries = {
     Entry{"/proc/sys", S_IFDIR | 0555, Scope::kSubtree, nullptr, nullptr, {}},
     // Root-only, like the host's: it identifies the machine.
     Entry{kProductUuidPath, kRootOnlyFile, Scope::kPath, productUuid, nullptr, {}},
+    Entry{kHashsizePath, S_IFREG | 0600, Scope::kPath, hashsize, writeHashsize, {}},
     // Empty directories where systemd and Docker look for configfs, debugfs, securityfs and
     // tracefs, none of which a user namespace may mount. Modes as the host's mount points.
     Entry{"/sys/kernel/config", S_IFDIR | 0755, Scope::kPath, nullptr, nullptr, {}},
@@ -69,7 +98,7 @@ constexpr std::array kEntries = {
     Entry{"/sys/kernel/tracing", S_IFDIR | 0700, Scope::kPath, nullptr, nullptr, {}},
 };
 
-constexpr std::array<std::string_view, 9> kHostPaths = {
+constexpr std::array<std::string_view, 10> kHostPaths = {
     "/proc/meminfo",
     "/proc/cpuinfo",
     "/proc/stat",
@@ -79,6 +108,7 @@ constexpr std::array<std::string_view, 9> kHostPaths = {
     "/sys/devices/system/cpu/online",
     "/sys/devices/virtual/dmi/id/product_uuid",
     "/etc/machine-id",
+    "/sys/module/nf_conntrack/parameters/hashsize",
 };
 
 std::string_view normalize(std::string_view path) {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "fusefs/cgroup_view.h"
+#include "fusefs/sysctl_table.h"
 #include "fusefs/vfiles/vfiles.h"
 
 namespace sv::fs {
@@ -31,6 +32,7 @@ enum class HostFile : uint8_t {
   kCpusOnline,   // /sys/devices/system/cpu/online
   kProductUuid,  // /sys/devices/virtual/dmi/id/product_uuid (absent on some machines)
   kMachineId,    // /etc/machine-id, the identity used when product_uuid is absent
+  kConntrackHashsize,  // /sys/module/nf_conntrack/parameters/hashsize (module loaded only)
 };
 std::string_view hostPath(HostFile f);
 
@@ -52,12 +54,15 @@ class RenderInputs {
   virtual const ContainerInfo& container() const = 0;
   // The load of the container's tasks (computed by the daemon from its pid namespace).
   virtual LoadAvg load() const = 0;
+  // A value the container wrote to a writable entry (keyed by the entry's path).
+  virtual std::optional<std::string> stored(std::string_view) const { return std::nullopt; }
 };
 
 using RenderFn = std::string (*)(const RenderInputs&);
-// Defined with the /proc/sys handler, whose entries are the first writable ones.
-struct WriteRequest;
-using WriteFn = void (*)(const WriteRequest&);
+// Checks a write to a writable entry against the value it holds now: the value to keep for
+// the container (stored under the entry's path, what render shows from then on), or an errno
+// like the kernel's. /proc/sys has its own rules (sysctl_table.h).
+using WriteFn = SysctlWrite (*)(std::string_view written, std::string_view current);
 
 enum class Scope : uint8_t {
   kPath,     // this path only

@@ -218,6 +218,20 @@ class FsTest(unittest.TestCase):
         self.assertNotEqual(pa, read(b.path("/sys/devices/virtual/dmi/id/product_uuid")))
         self.assertRegex(pa, r"^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\n$")
 
+    def test_conntrack_hashsize_is_per_container(self):
+        a, b = self.ctr("hsa"), self.ctr("hsb")
+        path = "/sys/module/nf_conntrack/parameters/hashsize"
+        self.assertIn(path, a.binds)
+        host = read(path) if os.path.exists(path) else ""
+        a.write(path, "131072")
+        self.assertEqual(a.cat(path), "131072\n")
+        self.assertEqual(b.cat(path), host)
+        if host:
+            self.assertEqual(read(path), host)
+        r = a.write(path, "0", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertEqual(a.cat(path), "131072\n")
+
     def test_limits_raise_the_host_but_never_lower_it(self):
         a = self.ctr("push")
         host = int(read("/proc/sys/fs/nr_open"))

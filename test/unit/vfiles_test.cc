@@ -788,3 +788,22 @@ TEST_CASE("registry product_uuid falls back to the machine-id", "[vfiles]") {
   CHECK(hostPath(HostFile::kMachineId) == "/etc/machine-id");
   CHECK(hostPath(HostFile::kCpusOnline) == "/sys/devices/system/cpu/online");
 }
+
+TEST_CASE("registry hashsize keeps a value per container, checked like the kernel's", "[vfiles]") {
+  std::string path = "/sys/module/nf_conntrack/parameters/hashsize";
+  Lookup l = Registry(emulatedEntries()).lookup(path);
+  REQUIRE(l.kind == Lookup::kEntry);
+  REQUIRE(l.entry->write);
+  FixtureInputs in(v1(), {"c1", 0});
+  in.texts[HostFile::kConntrackHashsize] = "65536\n";
+  CHECK(renderPath(in, path) == "65536\n");  // the host's until the container writes
+  auto w = l.entry->write("131072\n", "65536\n");
+  CHECK(w.error == 0);
+  CHECK(w.value == "131072\n");
+  CHECK(l.entry->write("0x100", "").value == "256\n");
+  for (std::string_view bad : {"0", "", "-5", "12abc", "4294967296", "1 2"}) {
+    INFO(bad);
+    CHECK(l.entry->write(bad, "65536\n").error == EINVAL);
+  }
+  CHECK(hostPath(HostFile::kConntrackHashsize) == path);
+}
