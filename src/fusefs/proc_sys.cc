@@ -255,18 +255,30 @@ int nsexecMain(int argc, char** argv) {
     dprintf(STDERR_FILENO, "usage: sysvisor nsexec --pid PID --sysctl PATH [--write VALUE]\n");
     return EINVAL;
   }
-  // The user namespace first: joining the others is then allowed from inside it. The helper
-  // must not be inspectable from the container it enters (no ptrace, no /proc/<pid>/mem).
+  // Every namespace is opened first: once we are the container's root, the target's
+  // /proc/<pid>/ns links are out of reach (a process that has not exec'd in the container is
+  // still owned by the host). The user namespace is joined first: joining the others is then
+  // allowed from inside it. The helper must not be inspectable from the container it enters
+  // (no ptrace, no /proc/<pid>/mem).
   ::prctl(PR_SET_DUMPABLE, 0);
-  for (const char* ns : {"user", "ipc", "uts", "net", "pid"}) {
-    std::string p = fmt::format("/proc/{}/ns/{}", pid, ns);
-    UniqueFd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) return errno == ENOENT ? ESRCH : errno;
+  constexpr const char* kNamespaces[] = {"user", "ipc", "uts", "net", "pid"};
+  UniqueFd fds[std::size(kNamespaces)];
+  for (size_t i = 0; i < std::size(kNamespaces); ++i) {
+    std::string p = fmt::format("/proc/{}/ns/{}", pid, kNamespaces[i]);
+    fds[i] = UniqueFd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fds[i]) return errno == ENOENT ? ESRCH : errno;
     struct stat a, b;
-    std::string own = fmt::format("/proc/self/ns/{}", ns);
-    if (::fstat(fd.get(), &a) == 0 && ::stat(own.c_str(), &b) == 0 && a.st_ino == b.st_ino)
-      continue;  // already there (setns into one's own user namespace is EINVAL)
-    if (::setns(fd.get(), 0) != 0) return errno;
+    std::string own = fmt::format("/proc/self/ns/{}", kNamespaces[i]);
+    // Already there (setns into one's own user namespace is EINVAL).
+    if (::fstat(fds[i].get(), &a) == 0 && ::stat(own.c_str(), &b) == 0 && a.st_ino == b.st_ino)
+      fds[i].reset();
+  }
+  for (size_t i = 0; i < std::size(kNamespaces); ++i) {
+    if (!fds[i]) continue;
+    if (::setns(fds[i].get(), 0) != 0) return errno;
+    // Become the user namespace's root, not just capable in it: the kernel lets only the
+    // owner of an ipc namespace write its knobs (ipc_permissions compares the euid).
+    if (i == 0 && (::setresgid(0, 0, 0) != 0 || ::setresuid(0, 0, 0) != 0)) return errno;
   }
   // Only children live in the joined pid namespace: the reading is done by one.
   pid_t child = ::fork();

@@ -75,6 +75,20 @@ class FsDockerTest(DockerTest):
         ls = self.sh(a, "ls -ln /proc/sys/kernel | grep -v ^total | awk '{print $3\":\"$4}' | sort -u")
         self.assertEqual(ls.split(), ["0:0"])
 
+    def test_docker_sysctl_flags_go_through_the_emulation(self):
+        # Spec sysctls are written after the binds, so through sysvisor-fs: ipc knobs as the
+        # container's root (the kernel lets no one else), net knobs in its network namespace.
+        name = self.docker_run_d("--sysctl", "kernel.shmmax=1073741824",
+                                 "--sysctl", "net.ipv4.ip_default_ttl=33", "--", "sleep", "300")
+        self.assertEqual(self.sh(name, "cat /proc/sys/kernel/shmmax"), "1073741824")
+        self.assertEqual(self.sh(name, "cat /proc/sys/net/ipv4/ip_default_ttl"), "33")
+        self.assertNotEqual(host("/proc/sys/kernel/shmmax"), "1073741824")
+        # A knob the container may not set fails the create with the kernel's word for it.
+        r = self.docker("run", "--rm", "--runtime", e2e.RUNTIME, "--network", "none",
+                        "--name", self.name("deny"), "--sysctl", "kernel.msgmax=-5", self.image,
+                        "true")
+        self.assertNotEqual(r.rc, 0)
+
     def test_limits_raise_the_host_but_never_lower_it(self):
         # nf_conntrack_max behaves the same when the module is loaded; fs.nr_open always exists.
         a = self.docker_run_d("--", "sleep", "300")
