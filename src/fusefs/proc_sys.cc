@@ -13,6 +13,7 @@
 #include <exception>
 
 #include "base/sys_error.h"
+#include "fusefs/reattach.h"
 #include "fusefs/sysctl_table.h"
 
 extern char** environ;
@@ -242,6 +243,8 @@ std::string ProcSys::helper(pid_t requester, std::string_view rest,
 }
 
 int nsexecMain(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i)
+    if (std::string_view(argv[i]) == "--reattach") return reattachMain(argc, argv);
   pid_t pid = 0;
   std::string rest;
   const char* value = nullptr;

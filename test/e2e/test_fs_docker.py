@@ -140,6 +140,25 @@ class FsDockerTest(DockerTest):
         other = self.docker_run_d("--", "sleep", "300")
         self.assertGreater(float(self.sh(other, "cat /proc/uptime").split()[0]), 0)
 
+    def test_kill9_of_sysvisor_fs_and_its_fd_holder(self):
+        # The FUSE connection dies with both: the next daemon mounts anew and swaps the dead
+        # binds inside the running container for live ones (no restart of the container).
+        name = self.docker_run_d("--", "sleep", "300")
+        self.sh(name, "sysctl -w kernel.panic=4")
+        fs = e2e.FS
+        holder = int(host(os.path.join(fs.dir, "fs", "holder.pid")))
+        fs.daemon.proc.send_signal(signal.SIGKILL)
+        fs.daemon.proc.wait()
+        fs.daemon.proc = None
+        os.kill(holder, signal.SIGKILL)
+        r = self.docker("exec", name, "cat", "/proc/uptime")
+        self.assertIn("Transport endpoint is not connected", r.err)
+        fs.start()
+        up = float(self.sh(name, "cat /proc/uptime").split()[0])
+        self.assertLess(up, 120)
+        self.assertEqual(self.sh(name, "cat /proc/sys/kernel/panic"), "4")
+        self.assertEqual(self.sh(name, "grep -c ' /proc/uptime ' /proc/self/mountinfo"), "1")
+
 
 if __name__ == "__main__":
     e2e.main()

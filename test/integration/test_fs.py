@@ -67,10 +67,11 @@ class Fs:
 class Ctr:
     """A process in new user (root mapped to root), net, uts and ipc namespaces."""
 
-    def __init__(self, fs, cid, uid_base=0):
+    def __init__(self, fs, cid, uid_base=0, mntns=False):
         self.fs = fs
         self.cid = cid
-        self.proc = subprocess.Popen(["unshare", "-U", "-r", "-n", "-u", "-i", "--fork",
+        extra = ["-m", "--propagation", "private"] if mntns else []
+        self.proc = subprocess.Popen(["unshare", "-U", "-r", "-n", "-u", "-i", *extra, "--fork",
                                       "sleep", "3600"], start_new_session=True)
         deadline = time.monotonic() + 5
         self.pid = None
@@ -126,8 +127,8 @@ class FsTest(unittest.TestCase):
         for c in self.ctrs:
             c.stop()
 
-    def ctr(self, tag, uid_base=0):
-        c = Ctr(self.fs, f"{tag}-{os.getpid()}-{len(self.ctrs)}", uid_base)
+    def ctr(self, tag, uid_base=0, mntns=False):
+        c = Ctr(self.fs, f"{tag}-{os.getpid()}-{len(self.ctrs)}", uid_base, mntns)
         self.ctrs.append(c)
         return c
 
@@ -286,6 +287,28 @@ class FsTest(unittest.TestCase):
             self.assertIn("took over the live FUSE connection", self.fs.log())
         finally:
             os.close(fd)
+
+    def test_dead_connection_is_replaced_in_the_containers_mount_namespace(self):
+        # The daemon and its fd holder both killed: the FUSE connection is gone, so the next
+        # daemon mounts anew and swaps the container's dead binds for live ones in place.
+        a = self.ctr("dead", mntns=True)
+        for p in ("/proc/uptime", "/proc/sys"):
+            a.run("mount", "--bind", a.path(p), p, ns="-m")
+        a.write("/proc/sys/kernel/panic", "3")
+        holder = int(read(os.path.join(self.fs.run, "fs", "holder.pid")))
+        self.fs.kill9()
+        os.kill(holder, signal.SIGKILL)
+        r = a.run("cat", "/proc/uptime", ns="-m", check=False)
+        self.assertIn("Transport endpoint is not connected", r.stderr)
+        self.fs.start()
+        r = a.run("cat", "/proc/uptime", ns="-m", check=False)
+        self.assertEqual(r.returncode, 0, (r.stderr, self.fs.log()))
+        up = float(r.stdout.split()[0])
+        self.assertLess(up, 60)
+        self.assertEqual(a.run("cat", "/proc/sys/kernel/panic", ns="-m -n -u -i").stdout, "3\n")
+        mounts = a.run("cat", "/proc/self/mountinfo", ns="-m").stdout.splitlines()
+        self.assertEqual(len([m for m in mounts if m.split()[4] == "/proc/uptime"]), 1)
+        self.assertIn("emulated files attached again", self.fs.log())
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@
 #include "base/sys_error.h"
 #include "base/unique_fd.h"
 #include "fusefs/fuse_fs.h"
+#include "fusefs/reattach.h"
 #include "ipc/rpc.h"
 #include "personalities/fs/fs.h"
 #include "personalities/fs/service.h"
@@ -205,6 +206,23 @@ Session openSession(const FsOptions& o, fs::FuseFs& fs, const std::string& holde
   return s;
 }
 
+// The connection died with its holder (both were killed): running containers hold binds of
+// the dead mount. Each gets binds of the new one in their place.
+void reattachAll(const FsOptions& o, const fs::ContainerTable& table) {
+  for (const auto& [id, c] : *table.snapshot()) {
+    try {
+      fs::ReattachResult r =
+          fs::reattach("/proc/self/exe", c->data().initPid, o.mountpoint + "/" + id, bindPaths());
+      if (r.replaced)
+        log::info("container {}: {} emulated files attached again (the old FUSE connection "
+                  "was gone)",
+                  id, r.replaced);
+    } catch (const std::exception& e) {
+      log::warn("container {}: cannot attach its emulated files again: {}", id, e.what());
+    }
+  }
+}
+
 kj::Promise<void> sampleEvery(kj::Timer& timer, fs::FuseFs& fs) {
   return timer.afterDelay(5 * kj::SECONDS).then([&timer, &fs]() {
     try {
@@ -270,6 +288,7 @@ int runDaemon(const FsOptions& o) {
     if (rc != 0) log::error("the FUSE loop ended: {}", rc);
   });
   loop.detach();
+  if (!s.recovered) reattachAll(o, table);
 
   auto io = kj::setupAsyncIo();
   auto serving =
