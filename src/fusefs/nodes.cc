@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "base/file_util.h"
 #include "base/sys_error.h"
 #include "fusefs/text_scan.h"
@@ -54,6 +56,7 @@ NodeTable::NodeTable(const std::string& logPath) : logPath_(logPath) {
       byKey_.emplace(std::move(k), node);
       nodes_.emplace(node, Node{std::move(key), 0});
     }
+    logLines_ = static_cast<size_t>(std::count(text->begin(), text->end(), '\n'));
   }
   log_ = UniqueFd(SV_SYSCALL(
       ::open(logPath_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600),
@@ -88,14 +91,16 @@ void NodeTable::forget(uint64_t node, uint64_t n) {
   auto it = nodes_.find(node);
   if (it == nodes_.end()) return;
   // Nodes read back from the log start at 0 lookups: the kernel's count is unknown, and it
-  // forgets each node once, after which it never names it again.
+  // forgets each node once, after which it never names it again (a bind mount's root, which
+  // it must keep naming, is pinned and never forgotten).
   if (it->second.nlookup > n) {
     it->second.nlookup -= n;
     return;
   }
-  // Kept in the log until the container goes: the kernel may still hold the id in another
-  // mount (a bind mount's root is never forgotten while mounted).
-  it->second.nlookup = 0;
+  byKey_.erase(joinKey(it->second.key.cid, it->second.key.path));
+  nodes_.erase(it);
+  // A node looked up again is logged again: keep the log near the table's size.
+  if (logLines_ > 4 * nodes_.size() + 4096) rewriteLocked();
 }
 
 void NodeTable::retain(const std::set<std::string, std::less<>>& cids) {
@@ -134,6 +139,7 @@ size_t NodeTable::size() const {
 void NodeTable::append(uint64_t node, const NodeKey& key) {
   if (!log_) return;
   std::string line = logLine(node, key);
+  ++logLines_;
   // One write per line with O_APPEND: a crash leaves at worst a torn last line, skipped on read.
   if (::write(log_.get(), line.data(), line.size()) < 0) {
     // Losing the record only costs recovery of this node after a crash; serving goes on.
@@ -144,6 +150,7 @@ void NodeTable::rewriteLocked() {
   if (logPath_.empty()) return;
   std::string text;
   for (const auto& [node, n] : nodes_) text += logLine(node, n.key);
+  logLines_ = nodes_.size();
   auto slash = logPath_.rfind('/');
   std::string dir = slash == std::string::npos ? "." : logPath_.substr(0, slash + 1);
   UniqueFd dfd(SV_SYSCALL(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC), "'{}'", dir));

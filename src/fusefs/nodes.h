@@ -31,7 +31,7 @@ class NodeTable {
   // The node of (cid, path), created if new; counts one kernel lookup.
   uint64_t ref(std::string_view cid, std::string_view path);
   std::optional<NodeKey> get(uint64_t node) const;
-  // The kernel dropped n lookups of the node.
+  // The kernel dropped n lookups of the node; at none left, the node is gone.
   void forget(uint64_t node, uint64_t n);
   // Keeps only the nodes of these containers and rewrites the log.
   void retain(const std::set<std::string, std::less<>>& cids);
@@ -52,6 +52,7 @@ class NodeTable {
   mutable std::mutex mu_;
   std::unordered_map<uint64_t, Node> nodes_;
   std::unordered_map<std::string, uint64_t> byKey_;  // cid + '\0' + path
+  size_t logLines_ = 0;
 };
 
 }  // namespace sv::fs
