@@ -1,6 +1,6 @@
 // The bare FUSE floor of bench/fs_read.py: a minimal libfuse3 low-level file system that
 // serves fixed texts, set up like sysvisor-fs (multi-threaded loop with clone_fd, at most 8
-// workers, 2 idle; entries and attributes cached 1 s; allow_other and default_permissions;
+// workers, all kept idle; entries and attributes cached 1 s; allow_other and default_permissions;
 // direct_io on every open), so an open+read+close of one of its files costs the FUSE round
 // trips and nothing else.
 //
@@ -192,7 +192,7 @@ int main(int argc, char** argv) {
   struct fuse_loop_config* cfg = fuse_loop_cfg_create();
   fuse_loop_cfg_set_clone_fd(cfg, 1);
   fuse_loop_cfg_set_max_threads(cfg, 8);
-  fuse_loop_cfg_set_idle_threads(cfg, 2);
+  fuse_loop_cfg_set_idle_threads(cfg, 8);
   int rc = fuse_session_loop_mt(se, cfg);
   fuse_loop_cfg_destroy(cfg);
   fuse_session_unmount(se);

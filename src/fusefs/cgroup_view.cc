@@ -207,7 +207,7 @@ std::vector<CpuTimes> splitPerCpu(std::string_view percpuText, const CpuTimes& r
   return out;
 }
 
-void parseUsageV1(const CgroupFiles& files, CpuView& cpu) {
+void parseUsageV1(const CgroupFiles& files, CpuView& cpu, bool perCpu) {
   constexpr auto v1 = Hierarchy::kV1;
   CpuTimes total;
   bool haveTotal = false;
@@ -222,7 +222,9 @@ void parseUsageV1(const CgroupFiles& files, CpuView& cpu) {
     total.user = *ns / kNsPerTick;  // no split known: count it as user time
     haveTotal = true;
   }
-  if (auto all = files(v1, "cpuacct.usage_all")) {
+  if (!perCpu) {
+    // Totals only (uptime): the per-CPU file is the costliest to read.
+  } else if (auto all = files(v1, "cpuacct.usage_all")) {
     cpu.perCpu = parseUsageAll(*all);
   } else if (auto percpu = files(v1, "cpuacct.usage_percpu")) {
     cpu.perCpu = splitPerCpu(*percpu, total);
@@ -331,7 +333,7 @@ CpuView parseCpu(const CgroupFiles& files, unsigned parts) {
     parseQuota(files, cpu);
   }
   if (parts & kCpuUsagePart) {
-    parseUsageV1(files, cpu);
+    parseUsageV1(files, cpu, (parts & kCpuPerCpuPart) != 0);
     if (!cpu.total) parseUsageV2(files, cpu);
   }
   return cpu;

@@ -87,13 +87,15 @@ struct CgroupView {
 enum CgroupPart : unsigned {
   kMemoryPart = 1,     // MemoryView
   kCpuLimitsPart = 2,  // CpuView cpuset, quota, period
-  kCpuUsagePart = 4,   // CpuView total, perCpu
+  kCpuUsagePart = 4,   // CpuView total
   kIoPart = 8,         // IoView
-  kAllParts = 15,
+  kCpuPerCpuPart = 16,  // CpuView perCpu (with kCpuUsagePart; its total then sums them)
+  kAllParts = 31,
 };
 
 std::optional<MemoryView> parseMemory(const CgroupFiles& files);
-CpuView parseCpu(const CgroupFiles& files, unsigned parts = kCpuLimitsPart | kCpuUsagePart);
+CpuView parseCpu(const CgroupFiles& files,
+                 unsigned parts = kCpuLimitsPart | kCpuUsagePart | kCpuPerCpuPart);
 std::optional<IoView> parseIo(const CgroupFiles& files);
 CgroupView parseCgroupView(const CgroupFiles& files, unsigned parts = kAllParts);
 

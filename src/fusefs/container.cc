@@ -109,19 +109,11 @@ Container::Container(ContainerData data, const CgroupMounts& mounts) : data_(std
 }
 
 std::optional<std::string> Container::cgroupFile(Hierarchy h, std::string_view name) const {
-  int dirfd = -1;
-  if (h == Hierarchy::kV2) {
-    dirfd = v2_.get();
-  } else {
-    auto it = v1_.find(name.substr(0, name.find('.')));
-    if (it != v1_.end()) dirfd = it->second.get();
-  }
-  if (dirfd < 0) return std::nullopt;
-  try {
-    return readFileAt(dirfd, std::string(name));
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
+  if (h == Hierarchy::kV2) return v2_ ? v2Files_.read(v2_.get(), name) : std::nullopt;
+  auto it = v1_.find(name.substr(0, name.find('.')));
+  if (it == v1_.end()) return std::nullopt;
+  // v1 file names carry their controller, so one cache serves every v1 directory.
+  return v1Files_.read(it->second.get(), name);
 }
 
 std::vector<pid_t> Container::tasks() const {

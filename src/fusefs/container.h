@@ -17,6 +17,7 @@
 
 #include "base/unique_fd.h"
 #include "fusefs/cgroup_view.h"
+#include "fusefs/file_cache.h"
 #include "fusefs/vfiles/vfiles.h"
 
 namespace sv::fs {
@@ -73,6 +74,7 @@ class Container {
   // v1 controller name ("memory", "cpuacct") → its directory; the cgroup2 directory.
   std::map<std::string, UniqueFd, std::less<>> v1_;
   UniqueFd v2_;
+  mutable FileCache v1Files_, v2Files_;
   mutable std::mutex mu_;
   std::map<std::string, std::string, std::less<>> sysctls_;
   mutable LoadState load_;

@@ -34,18 +34,15 @@ int64_t monotonicSeconds() {
 // The renderers' inputs for one open: each host file read at most once, only when asked.
 class LiveInputs : public RenderInputs {
  public:
-  explicit LiveInputs(const Container& c)
+  LiveInputs(const Container& c, FileCache& hostFiles)
       : c_(c),
+        hostFiles_(hostFiles),
         info_{c.data().id, c.data().startTicks},
         files_([&c](Hierarchy h, std::string_view name) { return c.cgroupFile(h, name); }) {}
   std::string_view host(HostFile f) const override {
     auto& slot = host_[static_cast<size_t>(f)];
     if (!slot) {
-      try {
-        slot = readFileIfExists(std::string(hostPath(f))).value_or("");
-      } catch (const std::exception&) {
-        slot = "";
-      }
+      slot = hostFiles_.read(AT_FDCWD, hostPath(f)).value_or("");
     }
     return *slot;
   }
@@ -68,6 +65,7 @@ class LiveInputs : public RenderInputs {
 
  private:
   const Container& c_;
+  FileCache& hostFiles_;
   ContainerInfo info_;
   CgroupFiles files_;
   mutable std::array<std::optional<std::string>, 10> host_;
@@ -83,7 +81,10 @@ struct Target {
   mode_t mode = 0;
 };
 
-Target resolve(FuseFs& fs, const std::string& cid, std::string path, pid_t pid) {
+// needMode: the real mode of a /proc/sys entry is asked of the kernel (a stat in the
+// requester's namespaces); open, read and write do without it (only files are opened).
+Target resolve(FuseFs& fs, const std::string& cid, std::string path, pid_t pid,
+               bool needMode = true) {
   Target t;
   t.c = fs.table.find(cid);
   if (!t.c) throwSysError(ENOENT, "lookup", cid);
@@ -104,7 +105,9 @@ Target resolve(FuseFs& fs, const std::string& cid, std::string path, pid_t pid) 
       if (l.entry->path == kProcSys) {
         t.procSys = true;
         t.rest = std::string(l.rest);
-        t.mode = t.rest.empty() ? l.entry->mode : fs.procSys.stat(t.rest, pid);
+        t.mode = t.rest.empty() ? l.entry->mode
+                 : needMode     ? fs.procSys.stat(t.rest, pid)
+                                : S_IFREG | 0644;
       } else {
         t.mode = l.entry->mode;
       }
@@ -113,10 +116,10 @@ Target resolve(FuseFs& fs, const std::string& cid, std::string path, pid_t pid) 
   return t;
 }
 
-Target resolveNode(FuseFs& fs, fuse_ino_t ino, pid_t pid) {
+Target resolveNode(FuseFs& fs, fuse_ino_t ino, pid_t pid, bool needMode = true) {
   auto key = fs.nodes.get(ino);
   if (!key) throwSysError(ESTALE, "node", std::to_string(ino));
-  return resolve(fs, key->cid, std::move(key->path), pid);
+  return resolve(fs, key->cid, std::move(key->path), pid, needMode);
 }
 
 struct stat attrOf(fuse_ino_t ino, const Target& t) {
@@ -166,7 +169,7 @@ void guarded(fuse_req_t req, const char* op, F&& f) {
 std::string renderFile(FuseFs& fs, const Target& t, pid_t pid) {
   if (t.procSys) return fs.procSys.read(*t.c, t.rest, pid);
   if (!t.entry || !t.entry->render) throwSysError(EIO, "render", t.path);
-  LiveInputs in(*t.c);
+  LiveInputs in(*t.c, fs.hostFiles);
   return t.entry->render(in);
 }
 
@@ -240,7 +243,7 @@ void opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   FuseFs& fs = fsOf(req);
   guarded(req, "open", [&] {
     pid_t pid = requester(req);
-    Target t = resolveNode(fs, ino, pid);
+    Target t = resolveNode(fs, ino, pid, false);
     if (S_ISDIR(t.mode)) throwSysError(EISDIR, "open", t.path);
     int acc = fi->flags & O_ACCMODE;
     if (acc != O_RDONLY && !writable(t)) throwSysError(EACCES, "open", t.path);
@@ -248,9 +251,8 @@ void opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     h->sysctl = t.procSys;
     // Rendered once at open, so every read of this open sees one consistent text.
     if (acc != O_WRONLY) h->data = renderFile(fs, t, pid);
-    auto key = fs.nodes.get(ino);
-    h->cid = key->cid;
-    h->path = key->path;
+    h->cid = t.c->data().id;
+    h->path = t.path;
     // A text longer than the one before must not be cut at the i_size a short read left: the
     // kernel grows i_size to the end of what is stored, so the last byte is stored (the page
     // cache itself is dropped again when the open completes, as keep_cache is off).
@@ -270,7 +272,7 @@ void opRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_in
     const std::string* data = h ? &h->data : nullptr;
     if (!data) {
       // An open from before a restart of the daemon: render again.
-      fresh = renderFile(fs, resolveNode(fs, ino, requester(req)), requester(req));
+      fresh = renderFile(fs, resolveNode(fs, ino, requester(req), false), requester(req));
       data = &fresh;
     }
     size_t from = std::min(static_cast<size_t>(off), data->size());
@@ -283,7 +285,7 @@ void opWrite(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t
   FuseFs& fs = fsOf(req);
   guarded(req, "write", [&] {
     pid_t pid = requester(req);
-    Target t = resolveNode(fs, ino, pid);
+    Target t = resolveNode(fs, ino, pid, false);
     if (!writable(t)) throwSysError(EACCES, "write", t.path);
     std::string_view data(buf, size);
     // The key its value is kept under: the path below /proc/sys, or the entry's path.

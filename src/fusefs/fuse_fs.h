@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "fusefs/container.h"
+#include "fusefs/file_cache.h"
 #include "fusefs/nodes.h"
 #include "fusefs/proc_sys.h"
 #include "fusefs/registry.h"
@@ -53,6 +54,7 @@ class FuseFs {
   ProcSys procSys;
   Registry registry;
   std::function<void(const Container&)> persist;
+  FileCache hostFiles;  // the host's /proc and /sys files the renderers read
 
   uint64_t addHandle(std::unique_ptr<Handle> h);
   // A copy of the handle's key and data; nullopt for an unknown fh (from before a restart).

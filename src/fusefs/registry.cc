@@ -23,7 +23,8 @@ std::string cpuinfo(const RenderInputs& in) {
   return renderCpuinfo(in.host(HostFile::kCpuinfo), view(in, kCpuLimitsPart));
 }
 std::string stat(const RenderInputs& in) {
-  return renderStat(in.host(HostFile::kStat), view(in, kCpuLimitsPart | kCpuUsagePart));
+  return renderStat(in.host(HostFile::kStat),
+                    view(in, kCpuLimitsPart | kCpuUsagePart | kCpuPerCpuPart));
 }
 std::string uptime(const RenderInputs& in) {
   return renderUptime(in.host(HostFile::kUptime), in.container().startTicks,

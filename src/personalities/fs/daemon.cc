@@ -19,6 +19,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -249,6 +250,13 @@ int holdFuseFd() {
 }
 
 int runDaemon(const FsOptions& o) {
+  // Every container keeps a few files open (cgroup files re-read with pread): the soft fd
+  // limit goes up to the hard one.
+  rlimit nofile{};
+  if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &nofile);
+  }
   daemon::makeDir(o.runDir, 0755);
   std::string dir = o.runDir + "/fs";
   daemon::makeDir(dir, 0700);
@@ -282,7 +290,9 @@ int runDaemon(const FsOptions& o) {
   fuse_loop_config* cfg = fuse_loop_cfg_create();
   fuse_loop_cfg_set_clone_fd(cfg, 1);
   fuse_loop_cfg_set_max_threads(cfg, o.maxThreads);
-  fuse_loop_cfg_set_idle_threads(cfg, 2);
+  // Idle workers stay: a RELEASE overlapping the next OPEN would otherwise start a worker
+  // (thread, /dev/fuse clone) and retire one on nearly every file read.
+  fuse_loop_cfg_set_idle_threads(cfg, o.maxThreads);
   std::thread loop([&s, cfg] {
     int rc = fuse_session_loop_mt(s.se, cfg);
     if (rc != 0) log::error("the FUSE loop ended: {}", rc);
