@@ -115,9 +115,9 @@ if ! "$DOCKER" image inspect "$IMAGE" >/dev/null 2>&1; then
   "$DOCKER" import --change 'CMD ["/bin/bash"]' "$TAR" "$IMAGE" >/dev/null
 fi
 
-echo "==> docker run --rm --runtime sysvisor-runc --network none $IMAGE"
-"$DOCKER" run --rm --runtime sysvisor-runc --network none "$IMAGE" \
-  --memory 256m bash -c '. /etc/os-release; echo "hello from $PRETTY_NAME in a sysvisor container"
+echo "==> docker run --rm --runtime sysvisor-runc --network none --memory 256m $IMAGE"
+"$DOCKER" run --rm --runtime sysvisor-runc --network none --memory 256m "$IMAGE" \
+  bash -c '. /etc/os-release; echo "hello from $PRETTY_NAME in a sysvisor container"
     hostname; grep MemTotal /proc/meminfo'
 echo "==> sysvisor-mgr status"
 "$MGR" status

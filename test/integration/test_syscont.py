@@ -233,6 +233,19 @@ class SysContTest(svtest.ContainerTest):
         shutil.rmtree(b.path)
         self.assertIsNone(self.mgr_entry(cid))
 
+    def test_a_rootfs_rebuilt_at_the_same_path_frees_the_range(self):
+        # A script that rebuilds its bundle for every run (the demo does) must not pile up
+        # ranges: the rootfs at the path is another directory now.
+        b = self.sc_bundle("true")
+        cid, _ = self.create(b)
+        self.runc_ok("delete", "--force", cid)
+        self.assertEqual(self.mgr_entry(cid)["state"], "stopped")
+        fresh = b.rootfs + ".new"
+        shutil.copytree(b.rootfs, fresh, symlinks=True)
+        shutil.rmtree(b.rootfs)
+        os.rename(fresh, b.rootfs)
+        self.assertIsNone(self.mgr_entry(cid))
+
     def test_mgr_down_fails_create_and_leaves_nothing(self):
         b = self.sc_bundle("id")
         cid = self.new_id("down")

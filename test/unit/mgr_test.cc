@@ -345,7 +345,7 @@ TEST_CASE("IdAllocator reap frees containers whose rootfs is gone", "[mgr]") {
   alloc.release("stopped-here", false, 2);
   alloc.release("stopped-gone2", false, 2);
   std::vector<std::string> asked;
-  const auto freed = alloc.reap([&](const std::string& path) {
+  const auto freed = alloc.reap([&](const std::string& path, const std::string&) {
     asked.push_back(path);
     return path.starts_with("/here/");
   });
@@ -357,8 +357,29 @@ TEST_CASE("IdAllocator reap frees containers whose rootfs is gone", "[mgr]") {
   CHECK(alloc.find("stopped-here") != nullptr);
   CHECK(alloc.freeCount() == 7);
   CHECK(asked.size() == 4);
-  CHECK(alloc.reap([](const std::string&) { return false; }) ==
+  CHECK(alloc.reap([](const std::string&, const std::string&) { return false; }) ==
         std::vector<std::string>{"stopped-here"});
+}
+
+TEST_CASE("IdAllocator keeps a rootfs's identity: one rebuilt at the same path is gone", "[mgr]") {
+  IdAllocator alloc(kUid, kGid, 8 * kBlockSize, SubidPolicy::kNoReuse);
+  alloc.acquire("a", "/bundle/rootfs", 1, "2049:100");
+  alloc.release("a", false, 2);
+  CHECK(alloc.find("a")->rootfsKey == "2049:100");
+  // The same id registered again (docker start) records the rootfs it has now.
+  alloc.acquire("a", "/bundle/rootfs", 3, "2049:100");
+  auto sameDir = [](const std::string&, const std::string& key) { return key == "2049:100"; };
+  CHECK(alloc.reap(sameDir).empty());
+  alloc.acquire("b", "/bundle/rootfs", 4, "2049:777");  // another run, rootfs made anew
+  CHECK(alloc.reap(sameDir) == std::vector<std::string>{"b"});
+  // The key survives the table's round trip; tables without keys still load.
+  IdAllocator again(kUid, kGid, 8 * kBlockSize, SubidPolicy::kNoReuse);
+  again.load(alloc.serialize());
+  CHECK(again.find("a")->rootfsKey == "2049:100");
+  alloc.acquire("c", "/r", 5);
+  IdAllocator third(kUid, kGid, 8 * kBlockSize, SubidPolicy::kNoReuse);
+  third.load(alloc.serialize());
+  CHECK(third.find("c")->rootfsKey.empty());
 }
 
 TEST_CASE("IdAllocator at the largest pool stays consistent", "[mgr]") {

@@ -66,9 +66,11 @@ std::string stringField(const Json& obj, const char* key, const std::string& whe
 }
 
 Json toJson(const Allocation& a) {
-  return Json{{"id", a.id},         {"uidBase", a.uidBase}, {"gidBase", a.gidBase},
-              {"size", a.size},     {"running", a.running}, {"since", a.since},
-              {"rootfs", a.rootfs}, {"shared", a.shared}};
+  Json j{{"id", a.id},         {"uidBase", a.uidBase}, {"gidBase", a.gidBase},
+         {"size", a.size},     {"running", a.running}, {"since", a.since},
+         {"rootfs", a.rootfs}, {"shared", a.shared}};
+  if (!a.rootfsKey.empty()) j["rootfsKey"] = a.rootfsKey;
+  return j;
 }
 
 }  // namespace
@@ -152,7 +154,7 @@ uint32_t IdAllocator::pickBlock(bool& shared) const {
 }
 
 const Allocation& IdAllocator::acquire(const std::string& id, const std::string& rootfs,
-                                       int64_t now) {
+                                       int64_t now, const std::string& rootfsKey) {
   if (id.empty()) throw AllocError("cannot allocate ids for a container with an empty id");
   // reap() tests the rootfs from the daemon's cwd; a relative path could look gone and free the
   // block of a live container.
@@ -163,6 +165,7 @@ const Allocation& IdAllocator::acquire(const std::string& id, const std::string&
   if (auto it = byId_.find(id); it != byId_.end()) {
     Allocation& a = it->second;
     a.rootfs = rootfs;
+    a.rootfsKey = rootfsKey;
     if (!a.running) {
       a.running = true;
       a.since = now;
@@ -178,6 +181,7 @@ const Allocation& IdAllocator::acquire(const std::string& id, const std::string&
   a.running = true;
   a.since = now;
   a.rootfs = rootfs;
+  a.rootfsKey = rootfsKey;
   a.shared = shared;
   auto [pos, inserted] = byId_.emplace(id, std::move(a));
   hold(block);
@@ -213,11 +217,12 @@ std::vector<Allocation> IdAllocator::list() const {
   return out;
 }
 
-std::vector<std::string> IdAllocator::reap(const std::function<bool(const std::string&)>& exists) {
+std::vector<std::string> IdAllocator::reap(
+    const std::function<bool(const std::string&, const std::string&)>& exists) {
   std::vector<std::string> freed;
   for (auto it = byId_.begin(); it != byId_.end();) {
     const Allocation& a = it->second;
-    if (exists(a.rootfs)) {
+    if (exists(a.rootfs, a.rootfsKey)) {
       ++it;
       continue;
     }
@@ -299,6 +304,7 @@ void IdAllocator::load(std::string_view text) {
     a.since = intField(e, "since", who);
     a.rootfs = stringField(e, "rootfs", who);
     a.shared = boolField(e, "shared", who);
+    if (e.contains("rootfsKey")) a.rootfsKey = stringField(e, "rootfsKey", who);
     if (a.size != kBlockSize) bad(who, fmt::format("has size {}, not {}", a.size, kBlockSize));
     if (!isAbsolute(a.rootfs)) bad(who, fmt::format("has rootfs '{}', not absolute", a.rootfs));
     if (a.uidBase < uidStart_ || a.uidBase - uint64_t(uidStart_) >= span) {

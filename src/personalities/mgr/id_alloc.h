@@ -35,6 +35,9 @@ struct Allocation {
   bool running = false;  // registered by a live container; false = kept across docker stop
   int64_t since = 0;     // unix seconds when the current state began
   std::string rootfs;    // absolute path; when it is gone, the container is gone for good
+  // "<dev>:<ino>" of the rootfs (or of the directory that tells for it) when registered: a
+  // rootfs made again at the same path is another one. Empty: not known (older tables).
+  std::string rootfsKey;
   bool shared = false;   // handed out under the reuse policy while the pool was exhausted
 
   bool operator==(const Allocation&) const = default;
@@ -52,7 +55,8 @@ class IdAllocator {
   // cursor. Exhausted: kNoReuse throws AllocError saying how many blocks are in use and what to
   // do; kReuse hands out the block with the fewest holders (lowest base on ties) with
   // shared=true. Throws AllocError for an empty id or a rootfs that is not absolute.
-  const Allocation& acquire(const std::string& id, const std::string& rootfs, int64_t now);
+  const Allocation& acquire(const std::string& id, const std::string& rootfs, int64_t now,
+                            const std::string& rootfsKey = {});
   // The container stopped (gone=false: keep the block, running=false, since=now if it was
   // running) or is gone for good (gone=true: free it). false for an unknown id.
   bool release(const std::string& id, bool gone, int64_t now);
@@ -61,10 +65,11 @@ class IdAllocator {
   size_t blockCount() const { return holders_.size(); }  // poolSize / kBlockSize
   // Blocks with no holder (shared blocks count once however many hold them).
   size_t freeCount() const { return free_.size(); }
-  // Frees every block whose rootfs no longer exists, running or not: a live container's rootfs
-  // always exists, and after a reboot or a lost `delete` a "running" entry is stale. Returns
-  // the freed ids, sorted.
-  std::vector<std::string> reap(const std::function<bool(const std::string&)>& exists);
+  // Frees every block whose rootfs no longer exists (exists(rootfs, rootfsKey) is false),
+  // running or not: a live container's rootfs always exists, and after a reboot or a lost
+  // `delete` a "running" entry is stale. Returns the freed ids, sorted.
+  std::vector<std::string> reap(
+      const std::function<bool(const std::string& rootfs, const std::string& key)>& exists);
 
   // JSON: {"version":1,"uidStart","gidStart","poolSize","cursor","allocations":[...]}. The
   // policy is a daemon flag, not part of the table. load() replaces the table only when the

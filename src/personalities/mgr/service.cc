@@ -29,11 +29,24 @@ void Table::save(bool durable) {
   writeFileAtomic(dataDirFd_, kFileName, alloc_.serialize(), 0600, durable);
 }
 
-bool rootfsExists(const std::string& rootfs) {
+namespace {
+std::string tellingPath(const std::string& rootfs) {
   std::string path = rootfs;
   if (path.ends_with("/merged")) path.resize(path.size() - 7);
+  return path;
+}
+}  // namespace
+
+std::string rootfsKey(const std::string& rootfs) {
   struct stat st;
-  return ::stat(path.c_str(), &st) == 0 || errno != ENOENT;
+  if (::stat(tellingPath(rootfs).c_str(), &st) != 0) return {};
+  return fmt::format("{}:{}", st.st_dev, st.st_ino);
+}
+
+bool rootfsExists(const std::string& rootfs, const std::string& key) {
+  struct stat st;
+  if (::stat(tellingPath(rootfs).c_str(), &st) != 0) return errno != ENOENT;
+  return key.empty() || key == fmt::format("{}:{}", st.st_dev, st.st_ino);
 }
 
 void Table::reapBeforeAllocating() {
@@ -64,7 +77,7 @@ kj::Promise<void> MgrService::register_(RegisterContext context) {
     const Allocation* before = table_.alloc().find(id);
     bool known = before != nullptr;
     uint32_t oldBase = known ? before->uidBase : 0;
-    const Allocation& a = table_.alloc().acquire(id, rootfs, nowSeconds());
+    const Allocation& a = table_.alloc().acquire(id, rootfs, nowSeconds(), rootfsKey(rootfs));
     bool fresh = !known || a.uidBase != oldBase;
     // A new block must be on disk before anyone uses it; a restart only changes the state.
     table_.save(fresh);

@@ -34,9 +34,13 @@ class Table {
   std::string policyName_;
 };
 
-// Whether a container's rootfs still exists. Docker removes an overlay's "merged" directory
-// at every stop, so for ".../merged" the layer directory above it is what tells.
-bool rootfsExists(const std::string& rootfs);
+// A rootfs's identity: "<dev>:<ino>" of the directory that tells whether it still exists ("" when
+// it cannot be read). Docker removes an overlay's "merged" directory at every stop, so for
+// ".../merged" the layer directory above it is what tells.
+std::string rootfsKey(const std::string& rootfs);
+// Whether a container's rootfs still exists: the path is there and, when its key was recorded,
+// still the same directory (a bundle rebuilt at the same path is another rootfs).
+bool rootfsExists(const std::string& rootfs, const std::string& key);
 
 class MgrService final : public ipc::schema::Mgr::Server {
  public:
