@@ -33,8 +33,10 @@ interface Mgr {
   # A container is being created: its exclusive range (the same one again for an id that
   # was stopped). rootfs is absolute; once it is gone, the range is freed.
   # fresh: the range was allocated by this call (a create that fails then frees it again).
+  # store: the container's directory for an inner container engine's data (bound at
+  # /var/lib/docker inside), owned by the range's root; it lives as long as the range.
   register @0 (id :Text, rootfs :Text) -> (range :IdRange, fresh :Bool, warning :Text,
-                                           error :Text);
+                                           error :Text, store :Text);
   # The container was deleted by the runtime (gone = false: it may start again with the same
   # id, as after `docker stop`; gone = true: free its range now).
   unregister @1 (id :Text, gone :Bool) -> (known :Bool);

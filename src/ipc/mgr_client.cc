@@ -32,7 +32,8 @@ MgrClient::Registered MgrClient::registerContainer(const std::string& id,
   });
   auto resp = reply.content.getAs<schema::Mgr::RegisterResults>();
   if (resp.hasError() && resp.getError().size() > 0) throw RemoteError(resp.getError().cStr());
-  return {fromCapnp(resp.getRange()), resp.getFresh(), resp.getWarning().cStr()};
+  return {fromCapnp(resp.getRange()), resp.getFresh(), resp.getWarning().cStr(),
+          resp.getStore().cStr()};
 }
 
 bool MgrClient::unregisterContainer(const std::string& id, bool gone) {

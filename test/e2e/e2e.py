@@ -261,7 +261,9 @@ class MgrEnv(SysvisorDaemonEnv):
         self.sock = os.path.join(self.dir, "mgr.sock")
         files = {n: os.path.join(self.dir, n) for n in ("subuid", "subgid", "login.defs")}
         self.flags = ["--socket", self.sock, "--run-dir", self.dir,
-                      "--data-root", os.path.join(self.dir, "data"),
+                      # On disk, not under /run (tmpfs on most hosts): it holds the containers'
+                      # inner Docker stores, which mgr refuses to put on tmpfs.
+                      "--data-root", os.path.join(DATA_DIR, "mgr-data"),
                       "--log", os.path.join(self.dir, "mgr.log"),
                       "--subuid", files["subuid"], "--subgid", files["subgid"],
                       "--login-defs", files["login.defs"]]

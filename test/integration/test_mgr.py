@@ -243,6 +243,31 @@ class MgrTest(unittest.TestCase):
         # The first one still serves.
         self.assertEqual(m.status()["containers"], [])
 
+    def test_data_root_on_tmpfs_refuses_to_start(self):
+        # The containers' inner Docker stores live there: not on tmpfs or overlayfs.
+        m = self.mgr()
+        os.makedirs(m.paths["data"], exist_ok=True)
+        sh("mount", "-t", "tmpfs", "svit-mgr-tmpfs", m.paths["data"])
+        try:
+            r = sh(BIN, "mgr", *m.flags(), check=False)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn("is on tmpfs", r.stderr)
+            self.assertIn("--data-root", r.stderr)
+        finally:
+            sh("umount", m.paths["data"], check=False)
+
+    def test_stores_of_gone_containers_are_removed(self):
+        m = self.mgr()
+        m.start()
+        m.register("keep", self.rootfs_of("keep"))
+        store = os.path.join(m.paths["data"], "docker")
+        self.assertEqual(os.stat(os.path.join(store, "keep")).st_uid,
+                         m.status()["containers"][0]["uidBase"])
+        os.makedirs(os.path.join(store, "left-by-a-crash", "sub"))
+        m.stop()
+        m.start()
+        self.assertEqual(sorted(os.listdir(store)), ["keep"])
+
     def test_no_reuse_exhaustion_refuses_and_reuse_shares(self):
         m = self.mgr(extra=["--subid-range-size", str(3 * BLOCK), "--subid-policy", "no-reuse"])
         m.start()

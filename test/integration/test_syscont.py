@@ -246,6 +246,48 @@ class SysContTest(svtest.ContainerTest):
         os.rename(fresh, b.rootfs)
         self.assertIsNone(self.mgr_entry(cid))
 
+    def test_inner_engine_store_at_var_lib_docker(self):
+        # mgr's directory for an inner Docker: root-owned inside, the range's on the host, kept
+        # for the id across runs, removed with the container.
+        cid = self.new_id("store")
+        b = self.sc_bundle("stat", "/var/lib/docker")
+        # An image with Docker's data root (or dockerd, or its daemon.json) gets the store.
+        os.makedirs(os.path.join(b.rootfs, "var", "lib", "docker"))
+        r = self.run_container(b, cid=cid)
+        self.assertEqual(r.rc, 0, r)
+        kv = r.kv
+        self.assertEqual((kv["type"], kv["uid"], kv["gid"], kv["mode"]),
+                         ("dir", "0", "0", "0700"), r.out)
+        base = self.mgr_entry(cid)["uidBase"]
+        store = os.path.join(MGR.paths["data"], "docker", cid)
+        st = os.stat(store)
+        self.assertEqual((st.st_uid, st.st_gid), (base, base))
+        with open(os.path.join(store, "kept"), "w") as f:
+            f.write("inner image\n")
+        os.chown(os.path.join(store, "kept"), base, base)
+        b2 = self.sc_bundle("cat", "/var/lib/docker/kept")
+        os.makedirs(os.path.join(b2.rootfs, "var", "lib", "docker"))
+        r = self.run_container(b2, cid=cid)
+        self.assertEqual(r.out, "inner image\n", r)
+        shutil.rmtree(b.path)
+        shutil.rmtree(b2.path)
+        self.assertIsNone(self.mgr_entry(cid))
+        self.assertFalse(os.path.exists(store))
+
+    def test_no_store_for_an_image_without_an_engine(self):
+        r = self.probe("stat", "/var/lib/docker", expect_rc=None)
+        self.assertNotEqual(r.rc, 0, r)  # nothing mounted, no mount point made
+
+    def test_image_data_root_is_honoured(self):
+        b = self.sc_bundle("stat", "/srv/docker-data")
+        os.makedirs(os.path.join(b.rootfs, "etc", "docker"))
+        with open(os.path.join(b.rootfs, "etc", "docker", "daemon.json"), "w") as f:
+            json.dump({"data-root": "/srv/docker-data"}, f)
+        r = self.run_container(b)
+        self.assertEqual(r.rc, 0, r)
+        # Not in the image: it exists because mgr's store is mounted there, root-owned inside.
+        self.assertEqual((r.kv["type"], r.kv["uid"]), ("dir", "0"), r.out)
+
     def test_mgr_down_fails_create_and_leaves_nothing(self):
         b = self.sc_bundle("id")
         cid = self.new_id("down")

@@ -4,7 +4,9 @@
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/socket.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -102,6 +104,22 @@ void loadTable(IdAllocator& alloc, const std::string& dataRoot) {
   }
 }
 
+// The parent of the containers' inner-engine stores. An inner Docker puts its overlay2 layers
+// there, and overlayfs refuses an upper dir on tmpfs-in-a-userns setups or on overlayfs itself.
+std::string prepareStoreRoot(const std::string& dataRoot) {
+  std::string root = dataRoot + "/docker";
+  daemon::makeDir(root, 0711);
+  struct statfs fs;
+  SV_SYSCALL(::statfs(root.c_str(), &fs), "'{}'", root);
+  if (fs.f_type == TMPFS_MAGIC || fs.f_type == OVERLAYFS_SUPER_MAGIC)
+    throw UserError(fmt::format(
+        "the data root '{}' is on {}: the containers' Docker stores there would not work "
+        "(overlayfs cannot stack on it); use --data-root on a disk file system such as ext4 "
+        "or xfs",
+        dataRoot, fs.f_type == TMPFS_MAGIC ? "tmpfs" : "overlayfs"));
+  return root;
+}
+
 // Stopped containers whose rootfs was removed while nobody asked are freed once a minute.
 kj::Promise<void> reapEvery(kj::Timer& timer, Table& table) {
   return timer.afterDelay(60 * kj::SECONDS).then([&timer, &table]() {
@@ -127,8 +145,10 @@ int runDaemon(const MgrOptions& o) {
   uint32_t start = ensureSubids(o);  // the same in /etc/subuid and /etc/subgid
   IdAllocator alloc(start, start, o.poolSize, o.policy);
   loadTable(alloc, o.dataRoot);
-  Table table(alloc, dataDir.get());
+  std::string storeRoot = prepareStoreRoot(o.dataRoot);
+  Table table(alloc, dataDir.get(), storeRoot);
   table.reap();
+  table.removeStoresOfGone();
   table.save(true);
 
   // Signals are captured before the loop exists, so none is lost between start and wait.

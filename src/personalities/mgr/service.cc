@@ -3,10 +3,12 @@
 #include <sys/stat.h>
 
 #include <ctime>
+#include <filesystem>
 
 #include "base/daemon_util.h"
 #include "base/file_util.h"
 #include "base/log.h"
+#include "base/sys_error.h"
 
 namespace sv::mgr {
 
@@ -58,8 +60,41 @@ void Table::reapBeforeAllocating() {
 void Table::reap() {
   lastReap_ = std::chrono::steady_clock::now();
   std::vector<std::string> freed = alloc_.reap(rootfsExists);
-  for (const auto& id : freed) log::info("container {}: rootfs gone, id range freed", id);
+  for (const auto& id : freed) {
+    log::info("container {}: rootfs gone, id range freed", id);
+    removeStore(id);
+  }
   if (!freed.empty()) save(true);
+}
+
+std::string Table::ensureStore(const Allocation& a, bool fresh) {
+  if (storeRoot_.empty()) return {};
+  std::string path = storeRoot_ + "/" + a.id;
+  // A store left from an earlier range of the id belongs to other host ids: start over.
+  if (fresh) removeStore(a.id);
+  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST)
+    throwSysError(errno, "mkdir", fmt::format("'{}'", path));
+  SV_SYSCALL(::lchown(path.c_str(), a.uidBase, a.gidBase), "'{}'", path);
+  return path;
+}
+
+void Table::removeStore(const std::string& id) {
+  if (storeRoot_.empty() || !daemon::plausibleContainerId(id)) return;
+  std::error_code ec;
+  // remove_all removes symlinks, never what they point to.
+  std::filesystem::remove_all(storeRoot_ + "/" + id, ec);
+  if (ec) log::warn("container {}: removing its store: {}", id, ec.message());
+}
+
+void Table::removeStoresOfGone() {
+  if (storeRoot_.empty()) return;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(storeRoot_, ec)) {
+    std::string id = e.path().filename();
+    if (alloc_.find(id)) continue;
+    log::info("container {}: gone, its store removed", id);
+    removeStore(id);
+  }
 }
 
 kj::Promise<void> MgrService::register_(RegisterContext context) {
@@ -83,6 +118,7 @@ kj::Promise<void> MgrService::register_(RegisterContext context) {
     table_.save(fresh);
     fill(r.initRange(), a);
     r.setFresh(fresh);
+    r.setStore(table_.ensureStore(a, fresh));
     if (a.shared) {
       std::string w = fmt::format(
           "the id pool is exhausted: container {} shares host ids {}-{} with another container "
@@ -107,6 +143,7 @@ kj::Promise<void> MgrService::unregister(UnregisterContext context) {
   bool known = table_.alloc().release(id, gone, nowSeconds());
   if (known) {
     table_.save(gone);
+    if (gone) table_.removeStore(id);
     log::info("container {}: {}", id, gone ? "gone, id range freed" : "stopped, id range kept");
   }
   context.getResults().setKnown(known);

@@ -14,8 +14,12 @@ namespace sv::mgr {
 // handed out must never be handed out again after a crash); state-only changes are not.
 class Table {
  public:
-  Table(IdAllocator& alloc, int dataDirFd)
-      : alloc_(alloc), dataDirFd_(dataDirFd), policyName_(sv::mgr::policyName(alloc.policy())) {}
+  // storeRoot: where the containers' inner-engine stores live ("" for none).
+  Table(IdAllocator& alloc, int dataDirFd, std::string storeRoot = {})
+      : alloc_(alloc),
+        dataDirFd_(dataDirFd),
+        policyName_(sv::mgr::policyName(alloc.policy())),
+        storeRoot_(std::move(storeRoot)) {}
   IdAllocator& alloc() { return alloc_; }
   const std::string& policyName() const { return policyName_; }
   void save(bool durable);
@@ -24,6 +28,11 @@ class Table {
   // The same before handing out a block: at most once a second (one stat per known container
   // each time), unless every block is taken and a freed one could help now.
   void reapBeforeAllocating();
+  // The container's store, made for its range (a new range: made anew); "" without stores.
+  std::string ensureStore(const Allocation& a, bool fresh);
+  // Removes the stores of ids the table no longer holds.
+  void removeStoresOfGone();
+  void removeStore(const std::string& id);
 
   static constexpr const char* kFileName = "ids.json";
 
@@ -32,6 +41,7 @@ class Table {
   std::chrono::steady_clock::time_point lastReap_{};
   int dataDirFd_;
   std::string policyName_;
+  std::string storeRoot_;
 };
 
 // A rootfs's identity: "<dev>:<ino>" of the directory that tells whether it still exists ("" when

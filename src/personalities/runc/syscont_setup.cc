@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <nlohmann/json.hpp>
 
 #include "base/log.h"
 #include "base/process.h"
@@ -16,6 +17,7 @@
 #include "ipc/rpc.h"
 #include "nsutil/idmap.h"
 #include "nsutil/plan.h"
+#include "nsutil/rootfs_path.h"
 
 namespace sv::runc {
 
@@ -58,12 +60,65 @@ void idmapBinds(oci::Spec& spec, const IdRange& r) {
   }
 }
 
+// Where the image's Docker keeps its data: "data-root" of its /etc/docker/daemon.json (read
+// inside the rootfs, symlinks resolved there), else /var/lib/docker.
+std::string engineDataRoot(const std::string& rootfs) {
+  UniqueFd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root) return "/var/lib/docker";
+  auto fd = ns::openInRoot(root.get(), "/etc/docker/daemon.json", O_RDONLY);
+  if (!fd) return "/var/lib/docker";
+  std::string text;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fd->get(), buf, sizeof buf)) > 0 && text.size() < (1 << 20);)
+    text.append(buf, static_cast<size_t>(n));
+  try {
+    auto j = nlohmann::json::parse(text);
+    if (j.is_object() && j.contains("data-root") && j["data-root"].is_string()) {
+      std::string dr = ns::cleanPath(j["data-root"].get<std::string>());
+      if (dr.size() > 1 && dr[0] == '/') return dr;
+    }
+  } catch (const std::exception& e) {
+    log::debug("the image's /etc/docker/daemon.json: {}", e.what());
+  }
+  return "/var/lib/docker";
+}
+
+// An inner Docker cannot put its overlay2 layers on the container's own overlay root: mgr's
+// store for the container goes at its data root, unless the spec mounts something there.
+void bindEngineStore(oci::Spec& spec, const std::string& rootfs, const std::string& store,
+                     const std::string& id) {
+  std::string dest = engineDataRoot(rootfs);
+  for (const oci::Mount& m : spec.mounts)
+    if (ns::cleanPath(m.destination) == dest) return;
+  // Only for an image with an engine (or its data root): a mount point made in any other
+  // would show up in `docker diff` and in every `docker commit`.
+  UniqueFd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root) return;
+  bool engine = false;
+  for (const std::string& p : {dest, std::string("/etc/docker/daemon.json"),
+                               std::string("/usr/bin/dockerd"), std::string("/usr/sbin/dockerd"),
+                               std::string("/usr/local/bin/dockerd")})
+    if (ns::openInRoot(root.get(), p, O_PATH)) {
+      engine = true;
+      break;
+    }
+  if (!engine) return;
+  oci::Mount m;
+  m.destination = dest;
+  m.type = "bind";
+  m.source = store;
+  m.options = {"rbind", "rprivate", "nosuid", "nodev"};
+  spec.mounts.push_back(std::move(m));
+  log::debug("container {}: inner engine store {} at {}", id, store, dest);
+}
+
 }  // namespace
 
 SysContSetup makeSystemContainer(const GlobalOptions& g, const std::string& id,
                                  const std::string& rootfs, oci::Spec& spec) {
   SysContSetup out;
   SysContInputs in;
+  std::string store;
   if (!specHasIdMappings(spec)) {
     if (g.noMgr) {
       log::warn("container {}: --no-mgr: using the fixed id range {}-{} shared by every such "
@@ -77,6 +132,7 @@ SysContSetup makeSystemContainer(const GlobalOptions& g, const std::string& id,
       in.range = IdRange{r.range.uidBase, r.range.gidBase, r.range.size};
       out.fromMgr = true;
       out.fresh = r.fresh;
+      store = r.store;
     }
   }
   try {
@@ -85,6 +141,8 @@ SysContSetup makeSystemContainer(const GlobalOptions& g, const std::string& id,
     refuseHostNamespaces(spec);
     out.range = res.range;
     idmapBinds(spec, res.range);
+    // After idmapBinds: the store is owned by the range already, a plain bind.
+    if (!store.empty()) bindEngineStore(spec, rootfs, store, id);
   } catch (...) {
     if (out.fromMgr) releaseRange(g.mgrSocket, id, out.fresh);
     throw;
