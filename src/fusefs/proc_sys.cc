@@ -24,6 +24,8 @@ namespace {
 
 enum class NsKind { kNone, kNet, kIpc, kUts, kHelper };
 
+constexpr unsigned kPidfdThread = O_EXCL;  // PIDFD_THREAD
+
 NsKind nsKindOf(std::string_view rest) {
   if (rest == "net" || rest.starts_with("net/")) return NsKind::kNet;
   if (rest == "user" || rest.starts_with("user/") || rest == "kernel/ns_last_pid")
@@ -52,10 +54,17 @@ class NsGuard {
                                                                           : CLONE_NEWUTS;
     if (kind == NsKind::kNone || kind == NsKind::kHelper || pid <= 0) return;
     // A pidfd enters one of the process's namespaces directly (kernel 5.8), without the
-    // path walk and access checks of opening /proc/<pid>/ns/<type> (~10 µs here).
-    UniqueFd fd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+    // path walk and access checks of opening /proc/<pid>/ns/<type> (~10 µs here). FUSE names
+    // the requesting *thread*: a pidfd of a thread needs PIDFD_THREAD (kernel 6.9); before
+    // that, a thread that is not its group's leader is entered through /proc.
+    UniqueFd fd(static_cast<int>(::syscall(SYS_pidfd_open, pid, kPidfdThread)));
+    if (!fd && errno == EINVAL) fd = UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+    if (!fd && errno == EINVAL) {
+      const char* name = flag == CLONE_NEWNET ? "net" : flag == CLONE_NEWIPC ? "ipc" : "uts";
+      fd = UniqueFd(::open(fmt::format("/proc/{}/ns/{}", pid, name).c_str(), O_RDONLY | O_CLOEXEC));
+    }
     // The requester vanished mid-request: nothing to answer for.
-    if (!fd) throwSysError(errno, "pidfd_open", std::to_string(pid));
+    if (!fd) throwSysError(errno == ENOENT ? ESRCH : errno, "pidfd_open", std::to_string(pid));
     SV_SYSCALL(::setns(fd.get(), flag), "pid {}", pid);
     flag_ = flag;
     hostFd_ = hostFd;

@@ -191,6 +191,15 @@ class FsTest(unittest.TestCase):
         self.assertEqual(a.run("cat", "/proc/sys/kernel/shmmni").stdout, "1234\n")
         self.assertNotEqual(read("/proc/sys/kernel/shmmni"), "1234\n")
 
+    def test_a_thread_reads_namespaced_knobs(self):
+        # FUSE names the requesting thread, not its process (Go daemons read from threads).
+        a = self.ctr("thr")
+        a.write("/proc/sys/net/ipv4/ip_default_ttl", "55")
+        script = ("import threading\nout = []\n"
+                  f"t = threading.Thread(target=lambda: out.append(open('{a.path('/proc/sys/net/ipv4/ip_default_ttl')}').read()))\n"
+                  "t.start(); t.join(); print(out[0], end='')")
+        self.assertEqual(a.run("python3", "-c", script).stdout, "55\n")
+
     def test_user_namespace_sysctls_go_through_the_helper(self):
         a = self.ctr("usr")
         host = read("/proc/sys/user/max_user_namespaces")
