@@ -46,6 +46,7 @@ CTR = "/usr/bin/ctr"
 PODMAN = "/usr/bin/podman"
 BUSYBOX_IMAGE = "sve2e-busybox:1"
 DEBIAN_IMAGE = "sve2e-debian:bookworm-procps"
+DIND_IMAGE = "sve2e-dind:bookworm"
 DEBIAN_SUITE = "bookworm"
 DEBIAN_MIRROR = os.environ.get("SV_E2E_MIRROR", "http://deb.debian.org/debian")
 DEFAULT_TIMEOUT = 60
@@ -435,6 +436,15 @@ class DockerEnv:
                     timeout=600)
         return DEBIAN_IMAGE
 
+    def ensure_dind_image(self):
+        """Debian with Debian's docker.io, for Docker inside a system container."""
+        if self.image_exists(DIND_IMAGE):
+            return DIND_IMAGE
+        tar = debian_rootfs_tar("dind", ("procps", "docker.io"))
+        self.docker("import", "--change", 'CMD ["/bin/bash"]', tar, DIND_IMAGE, check=True,
+                    timeout=600)
+        return DIND_IMAGE
+
     def containers(self):
         r = self.docker("ps", "-aq", "--no-trunc", "--filter", f"name={PREFIX}", timeout=30)
         return r.out.split()
@@ -488,13 +498,31 @@ def busybox_tarball():
         shutil.rmtree(tree, ignore_errors=True)
 
 
-def debian_rootfs_tar():
-    """A minbase Debian tree (plus procps: `free`, `uptime`, `sysctl` read the emulated /proc)
-    as a tarball, made once with debootstrap and kept in CACHE_DIR."""
+def debian_rootfs_tar(flavour="procps", include=("procps",)):
+    """A minbase Debian tree (plus `include`: procps's `free`, `uptime`, `sysctl` read the
+    emulated /proc) as a tarball, made once with debootstrap and kept in CACHE_DIR."""
     os.makedirs(CACHE_DIR, exist_ok=True)
-    tar = os.path.join(CACHE_DIR, f"debian-{DEBIAN_SUITE}-minbase-procps.tar")
+    tar = os.path.join(CACHE_DIR, f"debian-{DEBIAN_SUITE}-minbase-{flavour}.tar")
     if os.path.exists(tar):
         return tar
+    tree = tempfile.mkdtemp(prefix="debootstrap-", dir=CACHE_DIR)
+    try:
+        r = run(["debootstrap", "--variant=minbase", "--include=" + ",".join(include),
+                 DEBIAN_SUITE, tree, DEBIAN_MIRROR], timeout=1800)
+        if r.rc != 0:
+            raise RuntimeError(f"debootstrap failed (is {DEBIAN_MIRROR} reachable?): {r!r}")
+        # No apt caches or lists in the image: smaller, and nothing host-specific.
+        for sub in ("var/cache/apt/archives", "var/lib/apt/lists"):
+            for name in os.listdir(os.path.join(tree, sub)):
+                p = os.path.join(tree, sub, name)
+                if os.path.isfile(p):
+                    os.unlink(p)
+        run(["tar", "--numeric-owner", "-C", tree, "-cf", tar + ".part", "."], check=True,
+            timeout=600)
+        os.replace(tar + ".part", tar)
+    finally:
+        shutil.rmtree(tree, ignore_errors=True)
+    return tar
     tree = tempfile.mkdtemp(prefix="debootstrap-", dir=CACHE_DIR)
     try:
         r = run(["debootstrap", "--variant=minbase", "--include=procps", DEBIAN_SUITE, tree,
