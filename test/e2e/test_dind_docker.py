@@ -68,6 +68,62 @@ class DindTest(DockerTest):
         wait_for(lambda: e2e.MGR.entry(cid) is None and not os.path.exists(store), 15,
                  "mgr to remove the store")
 
+    def import_inner(self, name):
+        with e2e.busybox_tarball() as tar:
+            self.docker_ok("cp", tar, f"{name}:/tmp/inner.tar")
+        self.docker_ok("exec", name, "docker", "import", "/tmp/inner.tar", "inner:1")
+
+    def test_outer_memory_limit_holds_for_inner_containers(self):
+        image = self.env.ensure_dind_image()
+        name = self.docker_run_d("--memory", "256m", "--", "sleep", "infinity", image=image)
+        self.start_inner_dockerd(name)
+        self.import_inner(name)
+        self.assertEqual(self.docker_ok("exec", name, "cat",
+                                        "/sys/fs/cgroup/memory/memory.limit_in_bytes").out.strip(),
+                         str(256 << 20))
+        # An inner container asking for more still lives within the outer 256 MiB.
+        r = self.docker("exec", name, "docker", "run", "--rm", "--network", "none", "--memory",
+                        "1g", "inner:1", "sh", "-c", "head -c 400m /dev/zero | tail")
+        self.assertEqual(r.rc, 137, r)  # OOM-killed
+        # Nor can root inside raise the limit it was given.
+        r = self.docker("exec", name, "sh", "-c",
+                        "echo 1073741824 > /sys/fs/cgroup/memory/memory.limit_in_bytes")
+        self.assertNotEqual(r.rc, 0, r)
+        self.assertEqual(self.docker_ok("exec", name, "cat",
+                                        "/sys/fs/cgroup/memory/memory.limit_in_bytes").out.strip(),
+                         str(256 << 20))
+
+    def test_two_system_containers_run_docker_side_by_side(self):
+        image = self.env.ensure_dind_image()
+        names = [self.docker_run_d("--", "sleep", "infinity", image=image) for _ in range(2)]
+        bases = []
+        for n in names:
+            self.start_inner_dockerd(n)
+            self.import_inner(n)
+            r = self.docker_ok("exec", n, "docker", "run", "--rm", "--network", "none",
+                               "inner:1", "cat", "/proc/self/uid_map")
+            bases.append(int(r.out.split()[1]))
+            self.assertEqual(bases[-1], self.outer_base(n))
+        self.assertNotEqual(bases[0], bases[1])
+
+    def test_isolation_from_the_host(self):
+        image = self.env.ensure_dind_image()
+        name = self.docker_run_d("--", "sleep", "infinity", image=image)
+        # No host process is visible: the container's pid namespace holds only its own.
+        pids = self.docker_ok("exec", name, "sh", "-c",
+                              "ls /proc | grep -c '^[0-9]*$'").out.strip()
+        self.assertLess(int(pids), 10)
+        # The host's non-namespaced knobs and /sys stay out of reach.
+        r = self.docker("exec", name, "bash", "-c", "echo 10 > /proc/sys/vm/swappiness")
+        self.assertIn("Permission denied", r.err)
+        r = self.docker("exec", name, "sh", "-c", "echo 1 > /sys/kernel/mm/ksm/run")
+        self.assertNotEqual(r.rc, 0, r)
+        # What root inside writes is owned by the container's range on the host.
+        self.docker_ok("exec", name, "sh", "-c", "echo x > /var/lib/docker/mine")
+        cid = self.inspect(name, "{{.Id}}")
+        st = os.stat(os.path.join(e2e.DATA_DIR, "mgr-data", "docker", cid, "mine"))
+        self.assertEqual(st.st_uid, self.outer_base(name))
+
 
 if __name__ == "__main__":
     e2e.main()
