@@ -33,10 +33,11 @@ interface Mgr {
   # A container is being created: its exclusive range (the same one again for an id that
   # was stopped). rootfs is absolute; once it is gone, the range is freed.
   # fresh: the range was allocated by this call (a create that fails then frees it again).
-  # store: the container's directory for an inner container engine's data (bound at
-  # /var/lib/docker inside), owned by the range's root; it lives as long as the range.
+  # store, containerdStore: the container's directories for inner container engines' data
+  # (bound at /var/lib/docker and /var/lib/containerd inside), owned by the range's root;
+  # they live as long as the range.
   register @0 (id :Text, rootfs :Text) -> (range :IdRange, fresh :Bool, warning :Text,
-                                           error :Text, store :Text);
+                                           error :Text, store :Text, containerdStore :Text);
   # The container was deleted by the runtime (gone = false: it may start again with the same
   # id, as after `docker stop`; gone = true: free its range now).
   unregister @1 (id :Text, gone :Bool) -> (known :Bool);

@@ -33,7 +33,7 @@ MgrClient::Registered MgrClient::registerContainer(const std::string& id,
   auto resp = reply.content.getAs<schema::Mgr::RegisterResults>();
   if (resp.hasError() && resp.getError().size() > 0) throw RemoteError(resp.getError().cStr());
   return {fromCapnp(resp.getRange()), resp.getFresh(), resp.getWarning().cStr(),
-          resp.getStore().cStr()};
+          resp.getStore().cStr(), resp.getContainerdStore().cStr()};
 }
 
 bool MgrClient::unregisterContainer(const std::string& id, bool gone) {

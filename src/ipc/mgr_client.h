@@ -51,7 +51,8 @@ class MgrClient {
     IdRange range;
     bool fresh = false;   // allocated by this call, not kept from an earlier run of the id
     std::string warning;  // e.g. the pool is exhausted and the range is shared
-    std::string store;    // the inner-engine store (bound at /var/lib/docker inside)
+    std::string store;            // inner Docker's store (bound at /var/lib/docker inside)
+    std::string containerdStore;  // inner containerd's (at /var/lib/containerd)
   };
   // RemoteError for a refused request (its text says what to do).
   Registered registerContainer(const std::string& id, const std::string& rootfs);

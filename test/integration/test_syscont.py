@@ -274,6 +274,22 @@ class SysContTest(svtest.ContainerTest):
         self.assertIsNone(self.mgr_entry(cid))
         self.assertFalse(os.path.exists(store))
 
+    def test_inner_containerd_store_at_var_lib_containerd(self):
+        cid = self.new_id("ctrd")
+        b = self.sc_bundle("stat", "/var/lib/containerd")
+        os.makedirs(os.path.join(b.rootfs, "usr", "bin"), exist_ok=True)
+        open(os.path.join(b.rootfs, "usr", "bin", "containerd"), "w").close()  # the engine
+        r = self.run_container(b, cid=cid)
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual((r.kv["type"], r.kv["uid"]), ("dir", "0"), r.out)
+        store = os.path.join(MGR.paths["data"], "containerd", cid)
+        self.assertEqual(os.stat(store).st_uid, self.mgr_entry(cid)["uidBase"])
+        # No Docker in this image: no /var/lib/docker store mounted (its directory is made).
+        self.assertFalse(os.path.exists(os.path.join(b.rootfs, "var", "lib", "docker")))
+        shutil.rmtree(b.path)
+        self.assertIsNone(self.mgr_entry(cid))
+        self.assertFalse(os.path.exists(store))
+
     def test_no_store_for_an_image_without_an_engine(self):
         r = self.probe("stat", "/var/lib/docker", expect_rc=None)
         self.assertNotEqual(r.rc, 0, r)  # nothing mounted, no mount point made

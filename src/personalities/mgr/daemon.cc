@@ -104,20 +104,24 @@ void loadTable(IdAllocator& alloc, const std::string& dataRoot) {
   }
 }
 
-// The parent of the containers' inner-engine stores. An inner Docker puts its overlay2 layers
-// there, and overlayfs refuses an upper dir on tmpfs-in-a-userns setups or on overlayfs itself.
-std::string prepareStoreRoot(const std::string& dataRoot) {
-  std::string root = dataRoot + "/docker";
-  daemon::makeDir(root, 0711);
+// The parents of the containers' inner-engine stores (Docker's, containerd's). An inner engine
+// puts its overlay layers there, and overlayfs stacks on neither tmpfs (in a user namespace)
+// nor overlayfs.
+std::vector<std::string> prepareStoreRoots(const std::string& dataRoot) {
   struct statfs fs;
-  SV_SYSCALL(::statfs(root.c_str(), &fs), "'{}'", root);
+  SV_SYSCALL(::statfs(dataRoot.c_str(), &fs), "'{}'", dataRoot);
   if (fs.f_type == TMPFS_MAGIC || fs.f_type == OVERLAYFS_SUPER_MAGIC)
     throw UserError(fmt::format(
         "the data root '{}' is on {}: the containers' Docker stores there would not work "
         "(overlayfs cannot stack on it); use --data-root on a disk file system such as ext4 "
         "or xfs",
         dataRoot, fs.f_type == TMPFS_MAGIC ? "tmpfs" : "overlayfs"));
-  return root;
+  std::vector<std::string> roots;
+  for (const char* engine : {"docker", "containerd"}) {
+    roots.push_back(dataRoot + "/" + engine);
+    daemon::makeDir(roots.back(), 0711);
+  }
+  return roots;
 }
 
 // Stopped containers whose rootfs was removed while nobody asked are freed once a minute.
@@ -145,8 +149,7 @@ int runDaemon(const MgrOptions& o) {
   uint32_t start = ensureSubids(o);  // the same in /etc/subuid and /etc/subgid
   IdAllocator alloc(start, start, o.poolSize, o.policy);
   loadTable(alloc, o.dataRoot);
-  std::string storeRoot = prepareStoreRoot(o.dataRoot);
-  Table table(alloc, dataDir.get(), storeRoot);
+  Table table(alloc, dataDir.get(), prepareStoreRoots(o.dataRoot));
   table.reap();
   table.removeStoresOfGone();
   table.save(true);

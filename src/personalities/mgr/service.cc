@@ -67,33 +67,40 @@ void Table::reap() {
   if (!freed.empty()) save(true);
 }
 
-std::string Table::ensureStore(const Allocation& a, bool fresh) {
-  if (storeRoot_.empty()) return {};
-  std::string path = storeRoot_ + "/" + a.id;
-  // A store left from an earlier range of the id belongs to other host ids: start over.
+std::vector<std::string> Table::ensureStores(const Allocation& a, bool fresh) {
+  // Stores left from an earlier range of the id belong to other host ids: start over.
   if (fresh) removeStore(a.id);
-  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST)
-    throwSysError(errno, "mkdir", fmt::format("'{}'", path));
-  SV_SYSCALL(::lchown(path.c_str(), a.uidBase, a.gidBase), "'{}'", path);
-  return path;
+  std::vector<std::string> out;
+  for (const std::string& root : storeRoots_) {
+    std::string path = root + "/" + a.id;
+    if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST)
+      throwSysError(errno, "mkdir", fmt::format("'{}'", path));
+    SV_SYSCALL(::lchown(path.c_str(), a.uidBase, a.gidBase), "'{}'", path);
+    out.push_back(std::move(path));
+  }
+  return out;
 }
 
 void Table::removeStore(const std::string& id) {
-  if (storeRoot_.empty() || !daemon::plausibleContainerId(id)) return;
-  std::error_code ec;
-  // remove_all removes symlinks, never what they point to.
-  std::filesystem::remove_all(storeRoot_ + "/" + id, ec);
-  if (ec) log::warn("container {}: removing its store: {}", id, ec.message());
+  if (!daemon::plausibleContainerId(id)) return;
+  for (const std::string& root : storeRoots_) {
+    std::error_code ec;
+    // remove_all removes symlinks, never what they point to.
+    std::filesystem::remove_all(root + "/" + id, ec);
+    if (ec) log::warn("container {}: removing its store in {}: {}", id, root, ec.message());
+  }
 }
 
 void Table::removeStoresOfGone() {
-  if (storeRoot_.empty()) return;
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(storeRoot_, ec)) {
-    std::string id = e.path().filename();
-    if (alloc_.find(id)) continue;
-    log::info("container {}: gone, its store removed", id);
-    removeStore(id);
+  for (const std::string& root : storeRoots_) {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(root, ec)) {
+      std::string id = e.path().filename();
+      if (alloc_.find(id)) continue;
+      log::info("container {}: gone, its store in {} removed", id, root);
+      std::error_code rm;
+      if (daemon::plausibleContainerId(id)) std::filesystem::remove_all(e.path(), rm);
+    }
   }
 }
 
@@ -118,7 +125,11 @@ kj::Promise<void> MgrService::register_(RegisterContext context) {
     table_.save(fresh);
     fill(r.initRange(), a);
     r.setFresh(fresh);
-    r.setStore(table_.ensureStore(a, fresh));
+    std::vector<std::string> stores = table_.ensureStores(a, fresh);
+    if (stores.size() == 2) {
+      r.setStore(stores[0]);
+      r.setContainerdStore(stores[1]);
+    }
     if (a.shared) {
       std::string w = fmt::format(
           "the id pool is exhausted: container {} shares host ids {}-{} with another container "

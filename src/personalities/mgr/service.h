@@ -4,6 +4,7 @@
 #include <chrono>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "ipc/mgr.capnp.h"
 #include "personalities/mgr/id_alloc.h"
@@ -14,12 +15,13 @@ namespace sv::mgr {
 // handed out must never be handed out again after a crash); state-only changes are not.
 class Table {
  public:
-  // storeRoot: where the containers' inner-engine stores live ("" for none).
-  Table(IdAllocator& alloc, int dataDirFd, std::string storeRoot = {})
+  // storeRoots: where the containers' inner-engine stores live, one root per engine (docker,
+  // containerd); none: no stores.
+  Table(IdAllocator& alloc, int dataDirFd, std::vector<std::string> storeRoots = {})
       : alloc_(alloc),
         dataDirFd_(dataDirFd),
         policyName_(sv::mgr::policyName(alloc.policy())),
-        storeRoot_(std::move(storeRoot)) {}
+        storeRoots_(std::move(storeRoots)) {}
   IdAllocator& alloc() { return alloc_; }
   const std::string& policyName() const { return policyName_; }
   void save(bool durable);
@@ -28,8 +30,8 @@ class Table {
   // The same before handing out a block: at most once a second (one stat per known container
   // each time), unless every block is taken and a freed one could help now.
   void reapBeforeAllocating();
-  // The container's store, made for its range (a new range: made anew); "" without stores.
-  std::string ensureStore(const Allocation& a, bool fresh);
+  // The container's stores, one per root, made for its range (a new range: made anew).
+  std::vector<std::string> ensureStores(const Allocation& a, bool fresh);
   // Removes the stores of ids the table no longer holds.
   void removeStoresOfGone();
   void removeStore(const std::string& id);
@@ -41,7 +43,7 @@ class Table {
   std::chrono::steady_clock::time_point lastReap_{};
   int dataDirFd_;
   std::string policyName_;
-  std::string storeRoot_;
+  std::vector<std::string> storeRoots_;
 };
 
 // A rootfs's identity: "<dev>:<ino>" of the directory that tells whether it still exists ("" when

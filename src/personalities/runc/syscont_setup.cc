@@ -83,25 +83,21 @@ std::string engineDataRoot(const std::string& rootfs) {
   return "/var/lib/docker";
 }
 
-// An inner Docker cannot put its overlay2 layers on the container's own overlay root: mgr's
-// store for the container goes at its data root, unless the spec mounts something there.
+// An inner engine cannot put its overlay layers on the container's own overlay root: mgr's
+// store for it goes at its data root, unless the spec mounts something there, and only in an
+// image that has the engine (or its data root): a mount point made in any other would show up
+// in `docker diff` and in every `docker commit`.
 void bindEngineStore(oci::Spec& spec, const std::string& rootfs, const std::string& store,
+                     const std::string& dest, std::initializer_list<const char*> signs,
                      const std::string& id) {
-  std::string dest = engineDataRoot(rootfs);
+  if (store.empty()) return;
   for (const oci::Mount& m : spec.mounts)
     if (ns::cleanPath(m.destination) == dest) return;
-  // Only for an image with an engine (or its data root): a mount point made in any other
-  // would show up in `docker diff` and in every `docker commit`.
   UniqueFd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!root) return;
-  bool engine = false;
-  for (const std::string& p : {dest, std::string("/etc/docker/daemon.json"),
-                               std::string("/usr/bin/dockerd"), std::string("/usr/sbin/dockerd"),
-                               std::string("/usr/local/bin/dockerd")})
-    if (ns::openInRoot(root.get(), p, O_PATH)) {
-      engine = true;
-      break;
-    }
+  bool engine = static_cast<bool>(ns::openInRoot(root.get(), dest, O_PATH));
+  for (const char* p : signs)
+    if (!engine && ns::openInRoot(root.get(), p, O_PATH)) engine = true;
   if (!engine) return;
   oci::Mount m;
   m.destination = dest;
@@ -118,7 +114,7 @@ SysContSetup makeSystemContainer(const GlobalOptions& g, const std::string& id,
                                  const std::string& rootfs, oci::Spec& spec) {
   SysContSetup out;
   SysContInputs in;
-  std::string store;
+  std::string store, containerdStore;
   if (!specHasIdMappings(spec)) {
     if (g.noMgr) {
       log::warn("container {}: --no-mgr: using the fixed id range {}-{} shared by every such "
@@ -133,6 +129,7 @@ SysContSetup makeSystemContainer(const GlobalOptions& g, const std::string& id,
       out.fromMgr = true;
       out.fresh = r.fresh;
       store = r.store;
+      containerdStore = r.containerdStore;
     }
   }
   try {
@@ -141,8 +138,15 @@ SysContSetup makeSystemContainer(const GlobalOptions& g, const std::string& id,
     refuseHostNamespaces(spec);
     out.range = res.range;
     idmapBinds(spec, res.range);
-    // After idmapBinds: the store is owned by the range already, a plain bind.
-    if (!store.empty()) bindEngineStore(spec, rootfs, store, id);
+    // After idmapBinds: the stores are owned by the range already, plain binds.
+    bindEngineStore(spec, rootfs, store, engineDataRoot(rootfs),
+                    {"/etc/docker/daemon.json", "/usr/bin/dockerd", "/usr/sbin/dockerd",
+                     "/usr/local/bin/dockerd"},
+                    id);
+    bindEngineStore(spec, rootfs, containerdStore, "/var/lib/containerd",
+                    {"/etc/containerd/config.toml", "/usr/bin/containerd", "/usr/sbin/containerd",
+                     "/usr/local/bin/containerd"},
+                    id);
   } catch (...) {
     if (out.fromMgr) releaseRange(g.mgrSocket, id, out.fresh);
     throw;
