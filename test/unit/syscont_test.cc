@@ -858,3 +858,30 @@ TEST_CASE("the transformed Docker spec makes a launch plan", "[syscont]") {
   for (const char* later : {"/sys/fs/cgroup", "/sys/kernel/debug", "/sys/kernel/tracing"})
     CHECK(std::find(after.begin(), after.end(), later) != after.end());
 }
+
+TEST_CASE("the host's kernel modules are bound read-only when there", "[syscont]") {
+  auto spec = parse(dockerJson());
+  SysContInputs in = fromMgr();
+  in.modulesDir = "/lib/modules/6.18.0-test";
+  toSystemContainer(spec, in);
+  auto it = std::find_if(spec.mounts.begin(), spec.mounts.end(), [](const auto& m) {
+    return m.destination == "/lib/modules/6.18.0-test";
+  });
+  REQUIRE(it != spec.mounts.end());
+  CHECK(it->source == "/lib/modules/6.18.0-test");
+  CHECK(std::find(it->options.begin(), it->options.end(), "ro") != it->options.end());
+  // Not without a directory, nor over a mount the spec has there.
+  auto none = parse(dockerJson());
+  toSystemContainer(none, fromMgr());
+  for (const auto& m : none.mounts) CHECK_FALSE(m.destination.starts_with("/lib/modules"));
+  auto own = parse(dockerJson());
+  sv::oci::Mount mine;
+  mine.destination = "/lib/modules";
+  mine.type = "tmpfs";
+  mine.source = "tmpfs";
+  own.mounts.push_back(mine);
+  toSystemContainer(own, in);
+  CHECK(std::count_if(own.mounts.begin(), own.mounts.end(), [](const auto& m) {
+          return m.destination.starts_with("/lib/modules");
+        }) == 1);
+}

@@ -444,6 +444,23 @@ void rewriteMounts(std::vector<oci::Mount>& mounts, std::vector<std::string>& no
   }
 }
 
+// The host's kernel modules, read-only at their own path, unless the spec mounts something
+// there already.
+void addModules(std::vector<oci::Mount>& mounts, const std::string& dir,
+                std::vector<std::string>& notes) {
+  if (dir.empty()) return;
+  for (const oci::Mount& m : mounts)
+    if (isUnder(dir, ns::cleanPath(m.destination)) && ns::cleanPath(m.destination) != "/")
+      return;
+  oci::Mount m;
+  m.destination = dir;
+  m.type = "bind";
+  m.source = dir;
+  m.options = {"rbind", "ro", "nosuid", "nodev", "noexec"};
+  mounts.push_back(std::move(m));
+  notes.push_back(fmt::format("added the host's {} read-only", dir));
+}
+
 // /proc and /proc/sys leave the masked and read-only lists: the container's root owns its
 // namespaced sysctls, and a user-namespaced container cannot change the host's anyway.
 void unmaskProcSys(std::vector<std::string>& paths, const char* list,
@@ -528,6 +545,7 @@ SysContResult toSystemContainer(oci::Spec& spec, const SysContInputs& in) {
   if (allowSysContSyscalls(linux.seccomp, notes)) linux.seccompJson = linux.seccomp.dump();
 
   rewriteMounts(spec.mounts, notes);
+  addModules(spec.mounts, in.modulesDir, notes);
   unmaskProcSys(linux.maskedPaths, "maskedPaths", notes);
   unmaskProcSys(linux.readonlyPaths, "readonlyPaths", notes);
   clampPingGroupRange(linux, result.range, notes);

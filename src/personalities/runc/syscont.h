@@ -32,6 +32,9 @@ struct SysContInputs {
   // The container's exclusive host id range from sysvisor-mgr; nullopt when the spec already
   // maps ids (the caller asks specHasIdMappings() first and only asks mgr when it is false).
   std::optional<IdRange> range;
+  // The host's kernel modules directory (/lib/modules/<release>) when it exists: bound
+  // read-only at the same path, for tools inside (Docker's, kind's) that look for modules.
+  std::string modulesDir = {};
 };
 
 struct SysContResult {

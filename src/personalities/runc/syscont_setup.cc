@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -131,6 +132,12 @@ SysContSetup makeSystemContainer(const GlobalOptions& g, const std::string& id,
       store = r.store;
       containerdStore = r.containerdStore;
     }
+  }
+  struct utsname u {};
+  if (::uname(&u) == 0) {
+    std::string modules = std::string("/lib/modules/") + u.release;
+    struct stat st;
+    if (::stat(modules.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) in.modulesDir = modules;
   }
   try {
     SysContResult res = toSystemContainer(spec, in);
