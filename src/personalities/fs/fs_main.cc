@@ -55,13 +55,17 @@ int usage() {
   return 0;
 }
 
+// The daemon's socket, with the hint a down daemon's error gives.
+ipc::BlockingRpc connect(const std::string& socket) {
+  return ipc::BlockingRpc(socket, "sysvisor-fs",
+                          "start it with `systemctl start sysvisor-fs` or `sysvisor-fs &`",
+                          std::chrono::seconds(10));
+}
 
 }  // namespace
 
 int printStatus(const std::string& socket, bool json) {
-  ipc::BlockingRpc rpc(socket, "sysvisor-fs",
-                       "start it with `systemctl start sysvisor-fs` or `sysvisor-fs &`",
-                       std::chrono::seconds(10));
+  auto rpc = connect(socket);
   auto reply = rpc.call(capnp::typeId<ipc::schema::Fs>(), 2, [](capnp::AnyPointer::Builder p) {
     p.initAs<ipc::schema::Fs::StatusParams>();
   });
@@ -84,12 +88,6 @@ int printStatus(const std::string& socket, bool json) {
 }
 
 namespace {
-
-ipc::BlockingRpc connect(const std::string& socket) {
-  return ipc::BlockingRpc(socket, "sysvisor-fs",
-                          "start it with `systemctl start sysvisor-fs` or `sysvisor-fs &`",
-                          std::chrono::seconds(10));
-}
 
 // The runtime's calls by hand (debugging, and tests of the daemon without a runtime).
 int registerCommand(const std::string& socket, const std::string& id, const std::string& pid,

@@ -121,11 +121,21 @@ kj::Promise<void> MgrService::register_(RegisterContext context) {
     uint32_t oldBase = known ? before->uidBase : 0;
     const Allocation& a = table_.alloc().acquire(id, rootfs, nowSeconds(), rootfsKey(rootfs));
     bool fresh = !known || a.uidBase != oldBase;
+    std::vector<std::string> stores;
+    try {
+      stores = table_.ensureStores(a, fresh);
+    } catch (...) {
+      // No half-registered container: a range allocated by this call goes back to the pool.
+      if (fresh) {
+        table_.alloc().release(id, true, nowSeconds());
+        table_.removeStore(id);
+      }
+      throw;
+    }
     // A new block must be on disk before anyone uses it; a restart only changes the state.
     table_.save(fresh);
     fill(r.initRange(), a);
     r.setFresh(fresh);
-    std::vector<std::string> stores = table_.ensureStores(a, fresh);
     if (stores.size() == 2) {
       r.setStore(stores[0]);
       r.setContainerdStore(stores[1]);
