@@ -505,6 +505,24 @@ def debian_rootfs_tar(flavour="procps", include=("procps",)):
     tar = os.path.join(CACHE_DIR, f"debian-{DEBIAN_SUITE}-minbase-{flavour}.tar")
     if os.path.exists(tar):
         return tar
+    tree = tempfile.mkdtemp(prefix="debootstrap-", dir=CACHE_DIR)
+    try:
+        r = run(["debootstrap", "--variant=minbase", "--include=" + ",".join(include),
+                 DEBIAN_SUITE, tree, DEBIAN_MIRROR], timeout=1800)
+        if r.rc != 0:
+            raise RuntimeError(f"debootstrap failed (is {DEBIAN_MIRROR} reachable?): {r!r}")
+        # No apt caches or lists in the image: smaller, and nothing host-specific.
+        for sub in ("var/cache/apt/archives", "var/lib/apt/lists"):
+            for name in os.listdir(os.path.join(tree, sub)):
+                p = os.path.join(tree, sub, name)
+                if os.path.isfile(p):
+                    os.unlink(p)
+        run(["tar", "--numeric-owner", "-C", tree, "-cf", tar + ".part", "."], check=True,
+            timeout=600)
+        os.replace(tar + ".part", tar)
+    finally:
+        shutil.rmtree(tree, ignore_errors=True)
+    return tar
 
 
 # --------------------------------------------------------------------------------------------
