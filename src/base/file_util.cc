@@ -1,6 +1,7 @@
 #include "base/file_util.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <unistd.h>
 
 #include "base/sys_error.h"
@@ -20,6 +21,13 @@ std::string readFd(int fd, const std::string& what) {
   return out;
 }
 }  // namespace
+
+std::string readLinkOrEmpty(const char* path) {
+  char buf[PATH_MAX];
+  ssize_t n = ::readlink(path, buf, sizeof buf);
+  return n > 0 && static_cast<size_t>(n) < sizeof buf ? std::string(buf, static_cast<size_t>(n))
+                                                       : std::string();
+}
 
 std::string readFileAt(int dirfd, const std::string& path) {
   UniqueFd fd(SV_SYSCALL(::openat(dirfd, path.c_str(), O_RDONLY | O_CLOEXEC), "'{}'", path));

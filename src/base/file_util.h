@@ -12,6 +12,8 @@ std::string readFile(const std::string& path);
 std::string readFileAt(int dirfd, const std::string& path);
 // Same, but a missing file yields nullopt.
 std::optional<std::string> readFileIfExists(const std::string& path);
+// A symlink's target (a /proc/self/fd/N magic link: the file's path), "" when it cannot be read.
+std::string readLinkOrEmpty(const char* path);
 // Writes all of data to fd, retrying short writes and EINTR; throws SysError.
 void writeAll(int fd, std::string_view data, const std::string& what);
 // Writes a file next to its final name and renames it into place, so readers never see a

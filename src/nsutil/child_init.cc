@@ -102,9 +102,9 @@ int lastCap() noexcept {
   return CAP_LAST_CAP;
 }
 
-// process.terminal, after pivot_root so /dev/ptmx is the container's own devpts: the slave
-// becomes the controlling terminal and stdio (and /dev/console of a container's init), the
-// master goes to the runtime over the sync socket. The slave is reached through the master
+// process.terminal (or plan.consolePty), after pivot_root so /dev/ptmx is the container's own
+// devpts: the slave becomes the controlling terminal and stdio (consolePty: neither) and
+// /dev/console of a container's init, the master goes to the runtime over the sync socket. The slave is reached through the master
 // (TIOCGPTPEER), never through a /dev/pts path the image could have replaced.
 void setupTerminal(const LaunchPlan& plan, int syncFd) noexcept {
   int master = ::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
@@ -134,6 +134,10 @@ void setupTerminal(const LaunchPlan& plan, int syncFd) noexcept {
   }
   if (!syncSendFd(syncFd, SyncType::kConsole, master)) ::_exit(1);
   ::close(master);
+  if (!plan.terminal) {  // plan.consolePty: /dev/console only
+    ::close(slave);
+    return;
+  }
   if (::ioctl(slave, TIOCSCTTY, 0) != 0)
     fail(syncFd, errno, "making the pty the controlling terminal");
   for (int fd = 0; fd < 3; ++fd)
@@ -216,7 +220,7 @@ std::vector<FsBindTree> receiveFsBinds(int syncFd) {
 [[noreturn]] void finishAndExec(const LaunchPlan& plan, int syncFd, int execFifoFd, int procfd,
                                 const char* const* argv, const char* const* envp,
                                 const StartHooks& startHooks = {}) noexcept {
-  if (plan.terminal) setupTerminal(plan, syncFd);
+  if (plan.terminal || (plan.consolePty && !plan.execMode)) setupTerminal(plan, syncFd);
   if (plan.rootPropagationAfter &&
       ::mount(nullptr, "/", nullptr, plan.rootPropagationAfter, nullptr) != 0)
     fail(syncFd, errno, "setting rootfs propagation");

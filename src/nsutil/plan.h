@@ -135,6 +135,10 @@ struct LaunchPlan {
   // controlling terminal and stdio (and, for the container's init, /dev/console) and sends
   // the master to the runtime. Size 0x0 = leave the kernel's default.
   bool terminal = false;
+  // Without process.terminal: a pty only for /dev/console (systemd as PID 1 writes its boot
+  // and shutdown messages nowhere else); stdio stays as given and the master goes to the
+  // runtime, which relays it to the init's stdout. The init only.
+  bool consolePty = false;
   unsigned short consoleRows = 0, consoleCols = 0;
   std::vector<std::string> args, env;
   std::vector<std::string> execCandidates;  // args[0] resolved against PATH, in order

@@ -1,15 +1,23 @@
 // The runc personality's input checks: container ids and signal names.
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <string>
 #include <vector>
 
+#include "base/process.h"
 #include "base/sys_error.h"
+#include "personalities/runc/console_relay.h"
 #include "personalities/runc/container_id.h"
 #include "personalities/runc/flags.h"
 #include "personalities/runc/signals.h"
+#include "personalities/runc/state_store.h"
 #include "test_util.h"
 
 using Catch::Matchers::Contains;
@@ -156,4 +164,130 @@ TEST_CASE("parseFlags: stopping at the first positional leaves the command's fla
   CHECK(f.positionals == std::vector<std::string>{"id", "ls", "-l", "--force"});
   auto lenient = parse({"id", "--force"});
   CHECK(lenient.flag("force"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The console relay of a systemd init without a terminal
+
+TEST_CASE("console relay: \\r\\n becomes \\n, across chunks too", "[runc][console]") {
+  using sv::runc::stripCrBeforeLf;
+  bool cr = false;
+  CHECK(stripCrBeforeLf("a\r\nb\r\n", cr) == "a\nb\n");
+  CHECK_FALSE(cr);
+  CHECK(stripCrBeforeLf("progress\r50%\r", cr) == "progress\r50%");
+  CHECK(cr);
+  CHECK(stripCrBeforeLf("\nnext", cr) == "\nnext");  // the held '\r' was a line end
+  CHECK_FALSE(cr);
+  CHECK(stripCrBeforeLf("x\r", cr) == "x");
+  CHECK(stripCrBeforeLf("y", cr) == "\ry");  // it was a lone '\r': given back
+  CHECK(stripCrBeforeLf("", cr).empty());
+}
+
+namespace {
+
+// A pty master (its slave's path in slavePath) and a process standing for a container's init.
+struct FakeConsole {
+  int master = -1;
+  std::string slavePath;
+  pid_t init = -1;
+  sv::UniqueFd initFd;
+  FakeConsole() {
+    master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    REQUIRE(master >= 0);
+    REQUIRE(::grantpt(master) == 0);
+    REQUIRE(::unlockpt(master) == 0);
+    slavePath = ::ptsname(master);
+    init = ::fork();
+    REQUIRE(init >= 0);
+    if (init == 0) {
+      ::pause();
+      ::_exit(0);
+    }
+    initFd = sv::pidfdOpen(init);
+    REQUIRE(initFd);
+  }
+  ~FakeConsole() {
+    ::kill(init, SIGKILL);
+    ::waitpid(init, nullptr, 0);
+    if (master >= 0) ::close(master);
+  }
+};
+
+// Everything from fd until EOF (or "TIMEOUT" after 10 s).
+std::string readToEof(int fd) {
+  std::string got;
+  for (;;) {
+    struct pollfd p = {fd, POLLIN, 0};
+    if (::poll(&p, 1, 10000) <= 0) return got + "TIMEOUT";
+    char buf[256];
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) return got;
+    got.append(buf, static_cast<size_t>(n));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("console relay: copies the console until the init is gone", "[runc][console]") {
+  FakeConsole c;
+  int out[2];
+  REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
+  sv::runc::ConsoleRelay relay = sv::runc::startConsoleRelay(c.master, out[1], c.initFd.get());
+  ::close(out[1]);
+  ::close(c.master);
+  c.master = -1;
+  CHECK(relay.pid > 0);
+  CHECK(relay.startTime > 0);
+  // systemd's way: /dev/console opened for each message and closed again; in between no one
+  // has the slave open, which must not end the relay.
+  for (const char* msg : {"Booting\n", "[  OK  ] Reached target\n", "Halting system.\n"}) {
+    int slave = ::open(c.slavePath.c_str(), O_WRONLY | O_NOCTTY | O_CLOEXEC);
+    REQUIRE(slave >= 0);
+    CHECK(::write(slave, msg, strlen(msg)) == static_cast<ssize_t>(strlen(msg)));
+    ::close(slave);
+    ::usleep(20000);
+  }
+  ::kill(c.init, SIGKILL);
+  // The tty turned each "\n" into "\r\n"; the relay gives the lines back as written.
+  CHECK(readToEof(out[0]) == "Booting\n[  OK  ] Reached target\nHalting system.\n");
+  ::close(out[0]);
+  int status = 0;
+  REQUIRE(::waitpid(relay.pid, &status, 0) == relay.pid);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+}
+
+TEST_CASE("console relay: delete stops a relay, and only the one it started",
+          "[runc][console]") {
+  FakeConsole c;
+  sv::runc::ConsoleRelay relay = sv::runc::startConsoleRelay(c.master, STDOUT_FILENO,
+                                                             c.initFd.get());
+  // Another start time: a recycled pid, not ours.
+  sv::runc::stopConsoleRelay({relay.pid, relay.startTime + 1});
+  struct pollfd p = {sv::pidfdOpen(relay.pid).release(), POLLIN, 0};
+  CHECK(::poll(&p, 1, 200) == 0);
+  ::close(p.fd);
+  sv::runc::stopConsoleRelay(relay);
+  int status = 0;
+  REQUIRE(::waitpid(relay.pid, &status, 0) == relay.pid);
+  CHECK(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGKILL);
+}
+
+TEST_CASE("state: systemd init and console relay survive state.json", "[runc][state]") {
+  sv::runc::ContainerState s;
+  s.id = "c1";
+  s.systemContainer = true;
+  s.systemdInit = true;
+  s.consoleRelayPid = 4242;
+  s.consoleRelayStart = 987654;
+  auto back = sv::runc::stateFromJson(sv::runc::stateToJson(s));
+  CHECK(back.systemdInit);
+  CHECK(back.consoleRelayPid == 4242);
+  CHECK(back.consoleRelayStart == 987654);
+  s.systemdInit = false;
+  s.consoleRelayPid = 0;
+  auto plain = sv::runc::stateFromJson(sv::runc::stateToJson(s));
+  CHECK_FALSE(plain.systemdInit);
+  CHECK(plain.consoleRelayPid == 0);
 }

@@ -12,6 +12,7 @@
 #include <catch2/catch.hpp>
 #include <cerrno>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -20,6 +21,7 @@
 #include "nsutil/seccomp.h"
 #include "oci/spec.h"
 #include "personalities/runc/syscont.h"
+#include "personalities/runc/syscont_setup.h"
 #include "test_util.h"
 
 using Catch::Matchers::Contains;
@@ -562,7 +564,7 @@ TEST_CASE("seccomp: Docker's profile allows what a system container needs, first
     CHECK(contains(first["names"], std::string(name)));
     CHECK(ruleCount(prof, std::string(name)) == 1);
   }
-  for (const char* denied : {"clone3", "name_to_handle_at", "open_by_handle_at", "syslog"})
+  for (const char* denied : {"clone3", "open_by_handle_at", "syslog"})
     CHECK_FALSE(contains(first["names"], denied));
   // Docker's clone rule (no CLONE_NEW* flags) and its chroot rule are covered by ours and gone;
   // the clone3 ENOSYS rule and the personality rules stay as they were.
@@ -617,7 +619,7 @@ TEST_CASE("seccomp: with --cap-add SYS_ADMIN only the names we allow leave Docke
   auto spec = parse(j);
   toSystemContainer(spec, fromMgr());
   json prof = seccompOf(spec);
-  CHECK(prof["syscalls"].back()["names"] == json::array({"bpf", "name_to_handle_at", "syslog"}));
+  CHECK(prof["syscalls"].back()["names"] == json::array({"bpf", "syslog"}));
   CHECK(ruleCount(prof, "mount") == 1);
 }
 
@@ -683,7 +685,7 @@ TEST_CASE("seccomp: the rewritten profile compiles and lets the syscalls through
           err(::syscall(SYS_setns, -1, 0)),                  // EBADF
           err(::syscall(SYS_unshare, 0)),                    // 0: nothing to unshare
           err(::syscall(SYS_umount2, nullptr, 0x80000000)),  // EINVAL: unknown flag
-          err(::syscall(SYS_name_to_handle_at, -1, "", nullptr, nullptr, 0)),  // still EPERM
+          err(::syscall(SYS_open_by_handle_at, -1, nullptr, 0)),  // still EPERM
       };
       ::_exit(::write(pipefd[1], out, sizeof out) == sizeof out ? 0 : 1);
     }
@@ -884,4 +886,113 @@ TEST_CASE("the host's kernel modules are bound read-only when there", "[syscont]
   CHECK(std::count_if(own.mounts.begin(), own.mounts.end(), [](const auto& m) {
           return m.destination.starts_with("/lib/modules");
         }) == 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// systemd as the init
+
+TEST_CASE("systemd: the paths that are systemd's PID 1", "[syscont][systemd]") {
+  using sv::runc::isSystemdPath;
+  CHECK(isSystemdPath("/lib/systemd/systemd"));
+  CHECK(isSystemdPath("/usr/lib/systemd/systemd"));
+  CHECK(isSystemdPath("/usr/local/lib/systemd/systemd"));
+  CHECK_FALSE(isSystemdPath("/sbin/init"));
+  CHECK_FALSE(isSystemdPath("/bin/systemd"));  // not in a systemd directory
+  CHECK_FALSE(isSystemdPath("/lib/systemd/systemd-journald"));
+  CHECK_FALSE(isSystemdPath("/lib/mysystemd/systemd"));
+  CHECK_FALSE(isSystemdPath("systemd"));
+  CHECK_FALSE(isSystemdPath(""));
+}
+
+TEST_CASE("systemd: /run, /run/lock and container= for a systemd init only", "[syscont][systemd]") {
+  auto plain = parse(dockerJson());
+  toSystemContainer(plain, fromMgr());
+  for (const auto& m : plain.mounts) CHECK_FALSE(m.destination.starts_with("/run"));
+  for (const auto& e : plain.process->env) CHECK_FALSE(e.starts_with("container="));
+
+  json j = dockerJson();
+  j["process"]["args"] = {"/sbin/init"};
+  // A volume under /run: the tmpfs must come before it, or it would hide it.
+  j["mounts"].push_back({{"destination", "/run/app"},
+                         {"type", "bind"},
+                         {"source", "/srv/app"},
+                         {"options", {"rbind", "rw"}}});
+  auto spec = parse(j);
+  SysContInputs in = fromMgr();
+  in.systemdInit = true;
+  SysContResult r = toSystemContainer(spec, in);
+  const auto dests = destinations(spec);
+  auto pos = [&](const char* d) { return std::find(dests.begin(), dests.end(), d) - dests.begin(); };
+  REQUIRE(pos("/run") < static_cast<long>(dests.size()));
+  CHECK(pos("/run") < pos("/run/lock"));
+  CHECK(pos("/run") < pos("/run/app"));
+  const auto& run = mountAt(spec, "/run");
+  CHECK(run.type == "tmpfs");
+  CHECK(std::find(run.options.begin(), run.options.end(), "mode=755") != run.options.end());
+  const auto& lock = mountAt(spec, "/run/lock");
+  CHECK(std::find(lock.options.begin(), lock.options.end(), "mode=1777") != lock.options.end());
+  CHECK(std::count(spec.process->env.begin(), spec.process->env.end(),
+                   std::string(sv::runc::kContainerEnv)) == 1);
+  CHECK(anyNoteContains(r, "container=sysvisor"));
+
+  // The caller's own /run and container= win.
+  json own = dockerJson();
+  own["process"]["env"].push_back("container=docker");
+  own["mounts"].push_back({{"destination", "/run"},
+                           {"type", "tmpfs"},
+                           {"source", "tmpfs"},
+                           {"options", {"size=1m"}}});
+  auto spec2 = parse(own);
+  toSystemContainer(spec2, in);
+  CHECK(mountAt(spec2, "/run").options == std::vector<std::string>{"size=1m"});
+  const auto dests2 = destinations(spec2);
+  CHECK(std::count(dests2.begin(), dests2.end(), "/run") == 1);
+  CHECK(std::count(dests2.begin(), dests2.end(), "/run/lock") == 1);
+  int containerVars = 0;
+  for (const auto& e : spec2.process->env)
+    if (e.starts_with("container=")) {
+      ++containerVars;
+      CHECK(e == "container=docker");
+    }
+  CHECK(containerVars == 1);
+}
+
+TEST_CASE("systemd: the init is found through symlinks inside the image only",
+          "[syscont][systemd]") {
+  namespace fs = std::filesystem;
+  TempDir root;
+  fs::create_directories(root.file("lib/systemd"));
+  fs::create_directories(root.file("sbin"));
+  fs::create_directories(root.file("usr/bin"));
+  { std::ofstream(root.file("lib/systemd/systemd")) << "elf"; }
+  { std::ofstream(root.file("usr/bin/bash")) << "elf"; }
+  fs::create_symlink("/lib/systemd/systemd", root.file("sbin/init"));
+  // Absolute links resolve against the image's root, never the host's.
+  fs::create_symlink("/lib/systemd/systemd", root.file("usr/bin/boot"));
+  fs::create_symlink("../../../../../../../lib/systemd/systemd", root.file("usr/bin/climb"));
+  fs::create_symlink("/usr/bin/bash", root.file("usr/bin/notinit"));
+
+  sv::oci::Process p;
+  auto initOf = [&](std::vector<std::string> args) {
+    p.args = std::move(args);
+    return sv::runc::systemdInitPath(root.path, p);
+  };
+  CHECK(initOf({"/sbin/init"}) == "/lib/systemd/systemd");
+  CHECK(initOf({"/lib/systemd/systemd", "--log-level=debug"}) == "/lib/systemd/systemd");
+  CHECK(initOf({"/usr/bin/climb"}) == "/lib/systemd/systemd");
+  CHECK(initOf({"/usr/bin/notinit"}).empty());
+  CHECK(initOf({"/usr/bin/bash"}).empty());
+  CHECK(initOf({"/missing"}).empty());
+  CHECK(initOf({"sbin/init"}).empty());  // relative to the cwd: not an init
+  CHECK(initOf({}).empty());
+  // A bare name goes through the spec's PATH, as the init's exec will.
+  p.env = {"PATH=/usr/bin:/sbin"};
+  CHECK(initOf({"boot"}) == "/lib/systemd/systemd");
+  CHECK(initOf({"init"}) == "/lib/systemd/systemd");
+  p.env = {"PATH=/usr/bin"};
+  CHECK(initOf({"init"}).empty());
+  // A rootfs that does not exist tells nothing.
+  p.env.clear();
+  p.args = {"/sbin/init"};
+  CHECK(sv::runc::systemdInitPath(root.file("nope"), p).empty());
 }

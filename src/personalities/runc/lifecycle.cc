@@ -31,6 +31,7 @@
 
 #include "oci/hooks.h"
 #include "oci/spec.h"
+#include "personalities/runc/console_relay.h"
 #include "personalities/runc/container_id.h"
 #include "personalities/runc/foreground.h"
 #include "personalities/runc/lifecycle_internal.h"
@@ -38,6 +39,18 @@
 namespace sv::runc {
 
 namespace {
+
+// systemd's halt request, SIGRTMIN+3 in the container's glibc (SIGRTMIN is 34 there; runc
+// takes only the number too).
+constexpr int kSystemdHalt = 37;
+
+// Our stdout (the init's) goes somewhere that is read: not closed, not /dev/null.
+bool stdoutIsRead() {
+  struct stat out, null;
+  if (::fstat(STDOUT_FILENO, &out) != 0) return false;
+  if (!S_ISCHR(out.st_mode)) return true;
+  return ::stat("/dev/null", &null) != 0 || out.st_rdev != null.st_rdev;
+}
 
 UserError notExist(const std::string& id) {
   // runc's words first: shims match on them.
@@ -220,6 +233,9 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
   ns::parseCgroupLayout(readFile("/proc/self/mountinfo"), po);
   ns::LaunchPlan plan = ns::buildPlan(spec, po);
   plan.fsBinds = fs.has_value();
+  // systemd as PID 1 without a terminal: its console is relayed to our stdout (the init's),
+  // unless nobody would read it there.
+  plan.consolePty = syscont && syscont->systemdInit && !plan.terminal && stdoutIsRead();
   dropUnsupportedLsmLabels(plan);
   const bool detached = execFifo;
   checkTerminalOptions(plan.terminal, detached, o.consoleSocket);
@@ -272,6 +288,7 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
     s.idSize = syscont->range.size;
     if (syscont->fromMgr) s.mgrSocket = g.mgrSocket;
     if (fs) s.fsSocket = g.fsSocket;
+    s.systemdInit = syscont->systemdInit;
   }
   s.created = nowRfc3339();
   const int64_t createdNs = unixNanos();
@@ -381,6 +398,14 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
   if (consoleSocket) {
     sendPtyMaster(consoleSocket.get(), launched->ptyMaster.get());
     launched->ptyMaster.reset();
+  }
+  if (plan.consolePty) {
+    if (!launched->ptyMaster) throw UserError("the container init set up no console");
+    ConsoleRelay relay =
+        startConsoleRelay(launched->ptyMaster.get(), STDOUT_FILENO, launched->init.pidfd());
+    launched->ptyMaster.reset();
+    s.consoleRelayPid = relay.pid;
+    s.consoleRelayStart = relay.startTime;
   }
   Created c{std::move(s), std::move(launched->init), std::move(launched->ptyMaster)};
   ContainerState& st = c.state;
@@ -505,6 +530,7 @@ void destroy(const StateStore& store, const ContainerState& s) {
     log::warn("container \"{}\": {}; the cgroup is left in place", s.id, e.what());
   }
   detachSharedRootfs(s.sharedRootfsMountId, s.sharedRootfsPath);
+  stopConsoleRelay({s.consoleRelayPid, s.consoleRelayStart});
   // Back to 0-based before the engine unmounts the rootfs and `docker commit`/`diff` read it.
   try {
     shiftUpperBack(s);
@@ -613,6 +639,12 @@ void killContainer(const GlobalOptions& g, const std::string& id, int sig, bool 
   if (!fd) {
     if (all) return;
     throw UserError("container not running");
+  }
+  // docker stop: SIGTERM makes systemd re-execute itself, not stop; SIGRTMIN+3 (37 with
+  // glibc, whose SIGRTMIN is 34) is its halt, which stops every service in order.
+  if (s.systemdInit && sig == SIGTERM && !all) {
+    log::debug("container {}: SIGTERM to a systemd init sent as SIGRTMIN+3 (halt)", id);
+    sig = kSystemdHalt;
   }
   if (!pidfdSignal(fd.get(), sig)) throwSysError(errno, "kill", fmt::format("container \"{}\"", id));
 }

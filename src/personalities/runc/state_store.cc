@@ -81,6 +81,8 @@ std::string stateToJson(const ContainerState& s) {
       j["fsRegistered"] = s.fsRegistered;
     }
     if (!s.shiftedUpper.empty()) j["shiftedUpper"] = s.shiftedUpper;
+    if (s.systemdInit) j["systemdInit"] = true;
+    if (s.consoleRelayPid) j["consoleRelay"] = {s.consoleRelayPid, s.consoleRelayStart};
   }
   if (s.sharedRootfsMountId) {
     j["sharedRootfsMountId"] = s.sharedRootfsMountId;
@@ -128,6 +130,11 @@ ContainerState stateFromJson(const std::string& text) {
   s.fsSocket = j.value("fsSocket", "");
   s.fsRegistered = j.value("fsRegistered", false);
   s.shiftedUpper = j.value("shiftedUpper", "");
+  s.systemdInit = j.value("systemdInit", false);
+  if (auto it = j.find("consoleRelay"); it != j.end() && it->is_array() && it->size() == 2) {
+    s.consoleRelayPid = (*it)[0].get<pid_t>();
+    s.consoleRelayStart = (*it)[1].get<uint64_t>();
+  }
   return s;
 }
 

@@ -55,6 +55,12 @@ struct ContainerState {
   // The rootfs overlay's upper dir (or, where idmapped mounts are refused, the whole rootfs),
   // shifted to the range while the container runs (shifted back at pause and delete).
   std::string shiftedUpper;
+  // The init is systemd: `kill` turns SIGTERM (docker stop) into SIGRTMIN+3, systemd's halt.
+  bool systemdInit = false;
+  // The relay of a pty-backed /dev/console to the init's stdout (a systemd init without
+  // process.terminal), killed at delete if still there: pid and start time.
+  pid_t consoleRelayPid = 0;
+  uint64_t consoleRelayStart = 0;
 };
 
 std::string stateToJson(const ContainerState& s);

@@ -37,13 +37,16 @@ constexpr PrivateNs kPrivateNamespaces[] = {
 // CAP_SYS_ADMIN: mount and the new mount API, namespaces (clone: Docker's profile masks
 // CLONE_NEW* out of its flags; clone3 keeps the caller's ENOSYS rule so glibc falls back to
 // clone), session keyrings (Docker inside creates one per container), pivot_root and chroot
-// for nested runtimes, and its own hostname. name_to_handle_at, open_by_handle_at and syslog
-// stay denied: they reach past the container's namespaces.
+// for nested runtimes, and its own hostname; name_to_handle_at (Docker allows it with
+// CAP_SYS_ADMIN; systemd reads cgroup ids with it), which only names a file the caller can
+// already reach. open_by_handle_at and syslog stay denied: they reach past the container's
+// namespaces.
 constexpr std::string_view kSysContSyscalls[] = {
     "mount",       "umount",        "umount2",  "pivot_root",    "unshare",
     "setns",       "clone",         "keyctl",   "add_key",       "request_key",
     "sethostname", "setdomainname", "chroot",   "mount_setattr", "move_mount",
     "open_tree",   "fsopen",        "fsconfig", "fsmount",       "fspick",
+    "name_to_handle_at",
 };
 
 // Actions that hand a syscall to someone the caller set up (a seccomp agent, a tracer) or let
@@ -77,6 +80,15 @@ constexpr MustMount kMustMounts[] = {
     {"/sys/kernel/debug", "tmpfs", "tmpfs", kEmptyReadOnly, false},
     {"/sys/kernel/tracing", "tmpfs", "tmpfs", kEmptyReadOnly, false},
     {"/dev/kmsg", "bind", "/dev/null", {"bind", "rw"}, true},
+};
+
+// systemd as PID 1 (Sysbox does the same): /run and /run/lock are tmpfs on every systemd
+// machine, and the image's own /run (a leftover pid file, a stale socket) must not show
+// through. systemd would mount /run itself, but only after reading it: the runtime's is there
+// from the start. A mount the spec has at either place is kept.
+constexpr MustMount kSystemdMounts[] = {
+    {"/run", "tmpfs", "tmpfs", {"nosuid", "nodev", "mode=755", "size=64m"}, false},
+    {"/run/lock", "tmpfs", "tmpfs", {"nosuid", "nodev", "noexec", "mode=1777", "size=4m"}, false},
 };
 
 constexpr std::string_view kCgroupMountRoot = "/sys/fs/cgroup";
@@ -417,16 +429,11 @@ size_t insertPosition(const std::vector<oci::Mount>& mounts, const std::string& 
   return pos;
 }
 
-void rewriteMounts(std::vector<oci::Mount>& mounts, std::vector<std::string>& notes) {
-  // The caller's cgroup mounts show the host's hierarchy (read-only under Docker); the
-  // container gets its own delegated one below.
-  std::erase_if(mounts, [&](const oci::Mount& m) {
-    const std::string dest = ns::cleanPath(m.destination);
-    if (!isUnder(dest, kCgroupMountRoot)) return false;
-    notes.push_back(fmt::format("removed the spec's {} mount on {}", m.type, dest));
-    return true;
-  });
-  for (const MustMount& must : kMustMounts) {
+// Adds (or, for replace entries, overwrites) the table's mounts, parents before children.
+template <size_t N>
+void addMustMounts(std::vector<oci::Mount>& mounts, const MustMount (&table)[N],
+                   std::vector<std::string>& notes) {
+  for (const MustMount& must : table) {
     oci::Mount want = mustMount(must);
     auto it = std::find_if(mounts.begin(), mounts.end(), [&](const oci::Mount& m) {
       return ns::cleanPath(m.destination) == want.destination;
@@ -442,6 +449,18 @@ void rewriteMounts(std::vector<oci::Mount>& mounts, std::vector<std::string>& no
     const size_t pos = insertPosition(mounts, want.destination);
     mounts.insert(mounts.begin() + static_cast<std::ptrdiff_t>(pos), std::move(want));
   }
+}
+
+void rewriteMounts(std::vector<oci::Mount>& mounts, std::vector<std::string>& notes) {
+  // The caller's cgroup mounts show the host's hierarchy (read-only under Docker); the
+  // container gets its own delegated one below.
+  std::erase_if(mounts, [&](const oci::Mount& m) {
+    const std::string dest = ns::cleanPath(m.destination);
+    if (!isUnder(dest, kCgroupMountRoot)) return false;
+    notes.push_back(fmt::format("removed the spec's {} mount on {}", m.type, dest));
+    return true;
+  });
+  addMustMounts(mounts, kMustMounts, notes);
 }
 
 // The host's kernel modules, read-only at their own path, unless the spec mounts something
@@ -473,7 +492,28 @@ void unmaskProcSys(std::vector<std::string>& paths, const char* list,
   });
 }
 
+// systemd as PID 1: its /run and /run/lock, and $container, which tells it (and
+// systemd-detect-virt) that it boots a container, not a machine.
+void addSystemdSetup(oci::Spec& spec, std::vector<std::string>& notes) {
+  addMustMounts(spec.mounts, kSystemdMounts, notes);
+  if (!spec.process) return;
+  auto& env = spec.process->env;
+  if (std::any_of(env.begin(), env.end(), [](const std::string& e) {
+        return e.starts_with("container=");
+      }))
+    return;
+  env.emplace_back(kContainerEnv);
+  notes.push_back(fmt::format("systemd init: added {} to the environment", kContainerEnv));
+}
+
 }  // namespace
+
+bool isSystemdPath(std::string_view resolved) {
+  const size_t slash = resolved.rfind('/');
+  if (slash == std::string_view::npos || resolved.substr(slash + 1) != "systemd") return false;
+  std::string_view dir = resolved.substr(0, slash);
+  return dir == "/systemd" || dir.ends_with("/systemd");
+}
 
 std::vector<std::string_view> sysContSyscalls() {
   return {std::begin(kSysContSyscalls), std::end(kSysContSyscalls)};
@@ -545,6 +585,7 @@ SysContResult toSystemContainer(oci::Spec& spec, const SysContInputs& in) {
   if (allowSysContSyscalls(linux.seccomp, notes)) linux.seccompJson = linux.seccomp.dump();
 
   rewriteMounts(spec.mounts, notes);
+  if (in.systemdInit) addSystemdSetup(spec, notes);
   addModules(spec.mounts, in.modulesDir, notes);
   unmaskProcSys(linux.maskedPaths, "maskedPaths", notes);
   unmaskProcSys(linux.readonlyPaths, "readonlyPaths", notes);

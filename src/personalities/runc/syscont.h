@@ -35,6 +35,9 @@ struct SysContInputs {
   // The host's kernel modules directory (/lib/modules/<release>) when it exists: bound
   // read-only at the same path, for tools inside (Docker's, kind's) that look for modules.
   std::string modulesDir = {};
+  // The init is systemd (systemdInitPath found args[0] resolving to it in the image): the
+  // container gets what systemd as PID 1 expects (tmpfs /run and /run/lock, container=).
+  bool systemdInit = false;
 };
 
 struct SysContResult {
@@ -49,6 +52,15 @@ inline constexpr uint32_t kMinIdRange = 65536;
 // Syscalls a system container needs beyond a Docker-style profile; the transform allows them
 // unless the caller's profile hands them to an agent, a tracer or the log.
 std::vector<std::string_view> sysContSyscalls();
+
+// Whether a program's path inside the image, every symlink resolved (/sbin/init ->
+// /lib/systemd/systemd on Debian), is systemd's PID 1 binary: ".../systemd" in a "systemd"
+// directory (/lib/systemd/systemd, /usr/lib/systemd/systemd, a /usr/local build).
+bool isSystemdPath(std::string_view resolved);
+
+// The value systemd reads from $container (systemd-detect-virt shows "container-other"); the
+// spec's own container= is kept.
+inline constexpr std::string_view kContainerEnv = "container=sysvisor";
 
 // linux.uidMappings or linux.gidMappings are set (Docker's userns-remap, CRI-O, pods).
 bool specHasIdMappings(const oci::Spec& spec);

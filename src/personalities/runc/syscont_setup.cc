@@ -9,6 +9,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "base/file_util.h"
 #include "base/log.h"
 #include "base/process.h"
 #include "base/sys_error.h"
@@ -109,7 +110,55 @@ void bindEngineStore(oci::Spec& spec, const std::string& rootfs, const std::stri
   log::debug("container {}: inner engine store {} at {}", id, store, dest);
 }
 
+// The path of an open file inside the rootfs it was opened under (rootReal: the rootfs's own
+// path as the kernel prints it), or "" when it lies elsewhere.
+std::string pathInRoot(int fd, const std::string& rootReal) {
+  char link[64];
+  std::string p = readLinkOrEmpty(ns::fdPath(link, fd));
+  if (rootReal == "/") return p;
+  if (!p.starts_with(rootReal) || (p.size() > rootReal.size() && p[rootReal.size()] != '/'))
+    return "";
+  return p.size() == rootReal.size() ? "/" : p.substr(rootReal.size());
+}
+
 }  // namespace
+
+std::string systemdInitPath(const std::string& rootfs, const oci::Process& process) {
+  if (process.args.empty() || process.args[0].empty()) return "";
+  UniqueFd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root) return "";
+  char link[64];
+  const std::string rootReal = readLinkOrEmpty(ns::fdPath(link, root.get()));
+  if (rootReal.empty()) return "";
+  const std::string& arg0 = process.args[0];
+  std::vector<std::string> candidates;
+  if (arg0.find('/') != std::string::npos) {
+    if (arg0[0] == '/') candidates.push_back(arg0);  // relative to the cwd: not an init
+  } else {
+    std::string path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    for (const auto& e : process.env)
+      if (e.starts_with("PATH=")) path = e.substr(5);
+    for (size_t pos = 0; pos <= path.size();) {
+      size_t end = path.find(':', pos);
+      if (end == std::string::npos) end = path.size();
+      std::string dir = path.substr(pos, end - pos);
+      if (!dir.empty() && dir[0] == '/') candidates.push_back(dir + "/" + arg0);
+      pos = end + 1;
+    }
+  }
+  for (const auto& c : candidates) {
+    std::optional<UniqueFd> fd;
+    try {
+      fd = ns::openInRoot(root.get(), c, O_PATH);
+    } catch (const SysError&) {
+      continue;  // a loop, a name too long: not an init that could start either
+    }
+    if (!fd) continue;
+    std::string inside = pathInRoot(fd->get(), rootReal);
+    return isSystemdPath(inside) ? inside : "";
+  }
+  return "";
+}
 
 SysContSetup makeSystemContainer(const GlobalOptions& g, const std::string& id,
                                  const std::string& rootfs, oci::Spec& spec) {
@@ -138,6 +187,13 @@ SysContSetup makeSystemContainer(const GlobalOptions& g, const std::string& id,
     std::string modules = std::string("/lib/modules/") + u.release;
     struct stat st;
     if (::stat(modules.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) in.modulesDir = modules;
+  }
+  if (spec.process) {
+    std::string init = systemdInitPath(rootfs, *spec.process);
+    if (!init.empty()) {
+      log::debug("container {}: the init {} is systemd ({})", id, spec.process->args[0], init);
+      in.systemdInit = out.systemdInit = true;
+    }
   }
   try {
     SysContResult res = toSystemContainer(spec, in);

@@ -29,7 +29,13 @@ struct SysContSetup {
   IdRange range;
   bool fromMgr = false;  // mgr holds a range for this id: delete (or a failed create) tells it
   bool fresh = false;    // mgr allocated the range for this create (a failed create frees it)
+  bool systemdInit = false;  // the init is systemd (see systemdInitPath)
 };
+
+// The init's program inside the image (rootfs), symlinks resolved within the rootfs, when it
+// is systemd (isSystemdPath): process.args[0] as an absolute path, or a bare name looked up
+// in the PATH of process.env (as the init will). "" when it is not, or cannot be told.
+std::string systemdInitPath(const std::string& rootfs, const oci::Process& process);
 
 // The range used with --no-mgr (Sysbox's fallback, 231072), the same for every container.
 inline constexpr IdRange kNoMgrRange{231072, 231072, 65536};
