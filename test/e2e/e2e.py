@@ -47,6 +47,10 @@ PODMAN = "/usr/bin/podman"
 BUSYBOX_IMAGE = "sve2e-busybox:1"
 DEBIAN_IMAGE = "sve2e-debian:bookworm-procps"
 DIND_IMAGE = "sve2e-dind:bookworm"
+# systemd as the init (CMD /sbin/init, no STOPSIGNAL), with the services issue 8 names.
+SYSTEMD_IMAGE = "sve2e-systemd:bookworm"
+SYSTEMD_PACKAGES = ("procps", "systemd", "systemd-sysv", "dbus", "docker.io", "openssh-server",
+                    "cron")
 DEBIAN_SUITE = "bookworm"
 DEBIAN_MIRROR = os.environ.get("SV_E2E_MIRROR", "http://deb.debian.org/debian")
 DEFAULT_TIMEOUT = 60
@@ -444,6 +448,16 @@ class DockerEnv:
         self.docker("import", "--change", 'CMD ["/bin/bash"]', tar, DIND_IMAGE, check=True,
                     timeout=600)
         return DIND_IMAGE
+
+    def ensure_systemd_image(self):
+        """Debian booting systemd, with dbus, docker.io, openssh-server and cron; like a
+        typical systemd image it sets no STOPSIGNAL."""
+        if self.image_exists(SYSTEMD_IMAGE):
+            return SYSTEMD_IMAGE
+        tar = debian_rootfs_tar("systemd", SYSTEMD_PACKAGES)
+        self.docker("import", "--change", 'CMD ["/sbin/init"]', tar, SYSTEMD_IMAGE, check=True,
+                    timeout=600)
+        return SYSTEMD_IMAGE
 
     def containers(self):
         r = self.docker("ps", "-aq", "--no-trunc", "--filter", f"name={PREFIX}", timeout=30)

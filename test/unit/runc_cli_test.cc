@@ -169,18 +169,23 @@ TEST_CASE("parseFlags: stopping at the first positional leaves the command's fla
 // ---------------------------------------------------------------------------------------------
 // The console relay of a systemd init without a terminal
 
-TEST_CASE("console relay: \\r\\n becomes \\n, across chunks too", "[runc][console]") {
+TEST_CASE("console relay: line ends come out as \\n, across chunks too", "[runc][console]") {
   using sv::runc::stripCrBeforeLf;
-  bool cr = false;
+  unsigned cr = 0;
   CHECK(stripCrBeforeLf("a\r\nb\r\n", cr) == "a\nb\n");
-  CHECK_FALSE(cr);
-  CHECK(stripCrBeforeLf("progress\r50%\r", cr) == "progress\r50%");
-  CHECK(cr);
-  CHECK(stripCrBeforeLf("\nnext", cr) == "\nnext");  // the held '\r' was a line end
-  CHECK_FALSE(cr);
+  CHECK(stripCrBeforeLf("systemd\r\r\nplain\n", cr) == "systemd\nplain\n");  // "\r\n" + ONLCR
+  CHECK(cr == 0);
+  CHECK(stripCrBeforeLf("progress\r50%\r\r", cr) == "progress\r50%");
+  CHECK(cr == 2);
+  CHECK(stripCrBeforeLf("\nnext", cr) == "\nnext");  // the held '\r's were a line end
+  CHECK(cr == 0);
   CHECK(stripCrBeforeLf("x\r", cr) == "x");
-  CHECK(stripCrBeforeLf("y", cr) == "\ry");  // it was a lone '\r': given back
+  CHECK(stripCrBeforeLf("y", cr) == "\ry");  // a lone '\r': given back
   CHECK(stripCrBeforeLf("", cr).empty());
+  // A long run of '\r' is not a line end: all but the last 16 come out at once.
+  CHECK(stripCrBeforeLf(std::string(20, '\r'), cr) == std::string(4, '\r'));
+  CHECK(cr == 16);
+  CHECK(stripCrBeforeLf("z", cr) == std::string(16, '\r') + "z");
 }
 
 namespace {
@@ -240,7 +245,7 @@ TEST_CASE("console relay: copies the console until the init is gone", "[runc][co
   CHECK(relay.startTime > 0);
   // systemd's way: /dev/console opened for each message and closed again; in between no one
   // has the slave open, which must not end the relay.
-  for (const char* msg : {"Booting\n", "[  OK  ] Reached target\n", "Halting system.\n"}) {
+  for (const char* msg : {"Booting\n", "[  OK  ] Reached target\r\n", "Halting system.\n"}) {
     int slave = ::open(c.slavePath.c_str(), O_WRONLY | O_NOCTTY | O_CLOEXEC);
     REQUIRE(slave >= 0);
     CHECK(::write(slave, msg, strlen(msg)) == static_cast<ssize_t>(strlen(msg)));

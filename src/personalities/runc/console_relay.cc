@@ -20,24 +20,25 @@ namespace {
 constexpr int kMaster = 3, kInit = 4;  // the relay's fds (1 is the output)
 constexpr size_t kChunk = 65536;
 
-// In place: the data is buf[1..n], the output goes from buf[0] (one byte of room for a '\r'
-// held back from the previous chunk). Returns the output's length. No allocation: this runs
-// in the forked relay.
-size_t filterCr(char* buf, size_t n, bool& pendingCr) noexcept {
+// Line ends as "\n": every '\r' right before a '\n' goes. systemd writes "\r\n" to a tty on
+// purpose, and the tty's output processing (ONLCR, which systemd turns on) makes that
+// "\r\r\n". A lone '\r' (a progress line) stays. The '\r's that end a chunk wait in pendingCr
+// for the next one; out has room for n + kMaxPendingCr bytes. No allocation: this runs in the
+// forked relay.
+constexpr unsigned kMaxPendingCr = 16;
+size_t filterCr(const char* in, size_t n, char* out, unsigned& pendingCr) noexcept {
   size_t o = 0;
-  if (pendingCr) {
-    pendingCr = false;
-    if (n == 0 || buf[1] != '\n') buf[o++] = '\r';
-  }
-  for (size_t i = 1; i <= n; ++i) {
-    if (buf[i] == '\r') {
-      if (i == n) {
-        pendingCr = true;
-        continue;
-      }
-      if (buf[i + 1] == '\n') continue;
+  for (size_t i = 0; i < n; ++i) {
+    const char c = in[i];
+    if (c == '\r') {
+      if (pendingCr == kMaxPendingCr) out[o++] = '\r';  // a run that long is no line end
+      else ++pendingCr;
+      continue;
     }
-    buf[o++] = buf[i];
+    if (c != '\n')
+      for (; pendingCr > 0; --pendingCr) out[o++] = '\r';
+    pendingCr = 0;
+    out[o++] = c;
   }
   return o;
 }
@@ -87,13 +88,14 @@ int openPeer(int old) noexcept {
   ::syscall(SYS_close_range, kInit + 1, ~0U, 0);
   int peer = openPeer(-1);
 
-  static char buf[1 + kChunk];
-  bool pendingCr = false, outputOk = true;
+  static char in[kChunk], filtered[kChunk + kMaxPendingCr];
+  unsigned pendingCr = 0;
+  bool outputOk = true;
   auto pump = [&]() noexcept {  // one read; false when there was nothing to read
-    ssize_t n = ::read(kMaster, buf + 1, kChunk);
+    ssize_t n = ::read(kMaster, in, kChunk);
     if (n < 0 && errno == EINTR) return true;
     if (n <= 0) return false;
-    emit(buf, filterCr(buf, static_cast<size_t>(n), pendingCr), outputOk);
+    emit(filtered, filterCr(in, static_cast<size_t>(n), filtered, pendingCr), outputOk);
     return true;
   };
   struct pollfd fds[2] = {{kMaster, POLLIN, 0}, {kInit, POLLIN, 0}};
@@ -125,17 +127,16 @@ int openPeer(int old) noexcept {
     struct pollfd pm = {kMaster, POLLIN, 0};
     if (::poll(&pm, 1, 20) <= 0 || !(pm.revents & POLLIN)) ++quiet;
   }
-  if (pendingCr) emit("\r", 1, outputOk);
+  for (; pendingCr > 0; --pendingCr) emit("\r", 1, outputOk);
   ::_exit(0);
 }
 
 }  // namespace
 
-std::string stripCrBeforeLf(std::string_view data, bool& pendingCr) {
-  std::string buf(data.size() + 1, '\0');
-  data.copy(buf.data() + 1, data.size());
-  buf.resize(filterCr(buf.data(), data.size(), pendingCr));
-  return buf;
+std::string stripCrBeforeLf(std::string_view data, unsigned& pendingCr) {
+  std::string out(data.size() + kMaxPendingCr, '\0');
+  out.resize(filterCr(data.data(), data.size(), out.data(), pendingCr));
+  return out;
 }
 
 ConsoleRelay startConsoleRelay(int master, int out, int initPidfd) {

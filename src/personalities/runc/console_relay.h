@@ -3,7 +3,8 @@
 // tty there, or `docker logs` of a detached system container stays empty. The init binds a pty
 // slave of its own devpts on /dev/console; this relay, a small process forked by the runtime
 // (as conmon is for Podman), copies the master to the init's stdout (the pipe Docker's shim
-// reads) until the init is gone. "\r\n" (the tty's output processing) becomes "\n" again.
+// reads) until the init is gone. Line ends come out as "\n" (systemd writes "\r\n" to a tty,
+// and the tty's output processing adds another '\r').
 #pragma once
 
 #include <sys/types.h>
@@ -30,8 +31,8 @@ ConsoleRelay startConsoleRelay(int master, int out, int initPidfd);
 // init was killed while the relay stalled). Never throws.
 void stopConsoleRelay(const ConsoleRelay& relay) noexcept;
 
-// The relay's output filter, exposed for tests: "\r\n" -> "\n" in data, where pendingCr
-// carries a '\r' that ended the previous chunk.
-std::string stripCrBeforeLf(std::string_view data, bool& pendingCr);
+// The relay's output filter, exposed for tests: every '\r' right before a '\n' goes; pendingCr
+// counts the '\r's that ended the previous chunk (up to 16; a longer run is kept).
+std::string stripCrBeforeLf(std::string_view data, unsigned& pendingCr);
 
 }  // namespace sv::runc
