@@ -452,6 +452,100 @@ class SysContTest(svtest.ContainerTest):
 
 # -- sysvisor-fs, with a private daemon ------------------------------------------------------
 
+class SystemdInitTest(svtest.ContainerTest):
+    """An init that resolves to systemd (here a busybox script at /lib/systemd/systemd behind
+    /sbin/init): /run is tmpfs, container=sysvisor, /dev/console is a pty relayed to the init's
+    stdout, and `kill` (SIGTERM) reaches it as SIGRTMIN+3."""
+
+    def systemd_bundle(self, script):
+        b = self.bundle(args=["/sbin/init"])
+        for d in ("lib/systemd", "sbin"):
+            os.makedirs(os.path.join(b.rootfs, d), exist_ok=True)
+        init = os.path.join(b.rootfs, "lib/systemd/systemd")
+        with open(init, "w") as f:
+            f.write("#!/bin/sh\n" + script)
+        os.chmod(init, 0o755)
+        os.symlink("/lib/systemd/systemd", os.path.join(b.rootfs, "sbin/init"))
+        return b
+
+    def wait_text(self, path, text, timeout=10):
+        deadline = time.monotonic() + timeout
+        while True:
+            with open(path) as f:
+                got = f.read()
+            if text in got:
+                return got
+            if time.monotonic() > deadline:
+                self.fail(f"{text!r} never came in {path}: {got!r}")
+            time.sleep(0.05)
+
+    def test_console_run_tmpfs_and_halt_signal(self):
+        script = ('echo "container=$container" >/dev/console\n'
+                  'grep " /run " /proc/self/mounts >/dev/console\n'
+                  'echo "stdout stays stdout"\n'
+                  "trap 'echo halting on 37 >/dev/console; exit 0' 37\n"
+                  "trap 'echo got TERM >/dev/console' TERM\n"
+                  'echo ready >/dev/console\n'
+                  'while :; do sleep 0.05; done\n')
+        b = self.systemd_bundle(script)
+        out = os.path.join(self.tmp, "console.out")
+        cid, _ = self.create(b, stdout=out)
+        with open(os.path.join(self.root, cid, "state.json")) as f:
+            st = json.load(f)
+        self.assertTrue(st["systemdInit"])
+        relay, _start = st["consoleRelay"]
+        with open(f"/proc/{relay}/comm") as f:
+            self.assertEqual(f.read().strip(), "sv-console")
+        self.start(cid)
+        got = self.wait_text(out, "ready\n")
+        self.assertIn("container=sysvisor\n", got)
+        self.assertIn("stdout stays stdout\n", got)
+        self.assertRegex(got, r"tmpfs /run tmpfs rw,nosuid,nodev,[^ ]*mode=755")
+        self.assertNotIn("\r", got)
+        self.runc_ok("kill", cid)  # SIGTERM, as `docker stop` sends it
+        self.wait_status(cid, "stopped")
+        got = self.wait_text(out, "halting on 37\n")
+        self.assertNotIn("got TERM", got)
+        # The relay drains the console and goes with the container.
+        def relay_running():
+            try:
+                with open(f"/proc/{relay}/stat") as f:
+                    return f.read().split(") ")[1][0] != "Z"
+            except FileNotFoundError:
+                return False
+        deadline = time.monotonic() + 10
+        while relay_running():
+            self.assertLess(time.monotonic(), deadline, "the console relay is still running")
+            time.sleep(0.05)
+        self.runc_ok("delete", cid)
+
+    def test_kill_all_and_other_signals_are_not_translated(self):
+        script = ("trap 'echo TERM >/dev/console' TERM\n"
+                  "trap 'echo HUP >/dev/console' HUP\n"
+                  'echo ready >/dev/console\n'
+                  'while :; do sleep 0.05; done\n')
+        b = self.systemd_bundle(script)
+        out = os.path.join(self.tmp, "console.out")
+        cid, _ = self.create(b, stdout=out)
+        self.start(cid)
+        self.wait_text(out, "ready\n")
+        self.runc_ok("kill", cid, "HUP")
+        self.wait_text(out, "HUP\n")
+        self.runc_ok("kill", "--all", cid, "TERM")
+        self.wait_text(out, "TERM\n")
+        self.runc_ok("delete", "--force", cid)
+
+    def test_without_a_reader_there_is_no_relay(self):
+        # stdout on /dev/null: nothing would read the console.
+        b = self.systemd_bundle('while :; do sleep 1; done\n')
+        cid, _ = self.create(b, stdout=os.devnull)
+        with open(os.path.join(self.root, cid, "state.json")) as f:
+            st = json.load(f)
+        self.assertTrue(st["systemdInit"])
+        self.assertNotIn("consoleRelay", st)
+        self.runc_ok("delete", "--force", cid)
+
+
 class FsTest(svtest.ContainerTest):
     """The runtime's side of sysvisor-fs against the real daemon: registration between the
     clone and the init's mounts, the binds over /proc and /sys, unregistration at delete."""

@@ -32,7 +32,7 @@ int run(const GlobalOptions& g, const ParsedFlags& f) {
 
 const Command kKillCommand{"kill", "<container-id> [signal]",
                            "kill sends the specified signal (default: SIGTERM) to the container's "
-                           "init process",
+                           "init process; a systemd init gets SIGTERM as SIGRTMIN+3 (its halt)",
                            kFlags, run};
 
 }  // namespace sv::runc
