@@ -14,14 +14,13 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.dont_write_bytecode = True
 sys.path.insert(0, BENCH_DIR)
 import docker_run  # noqa: E402
-from lifecycle import BenchError, Spawner  # noqa: E402
+from lifecycle import BenchError  # noqa: E402
 
 OUTER = docker_run.NAME_PREFIX + "dind-outer"
 
@@ -56,63 +55,49 @@ def host_once(env, image, spawner, n):
     return res.seconds
 
 
+def measure(args, e2e, env, spawner):
+    env.docker_bin = e2e.DOCKER
+    os.environ.pop("DOCKER_CONTEXT", None)
+    os.environ["DOCKER_HOST"] = env.host
+    os.environ["DOCKER_CONFIG"] = env.env["DOCKER_CONFIG"]
+    busybox = env.ensure_busybox_image()
+    print("  .. the docker.io image (debootstrap, cached)", file=sys.stderr, flush=True)
+    dind = env.ensure_dind_image()
+    docker_run.remove_containers(env)
+    r = env.docker("run", "-d", "--name", OUTER, "--runtime", docker_run.SYSVISOR,
+                   "--network", "none", dind, "sleep", "infinity")
+    if r.rc != 0:
+        raise BenchError(f"the system container did not start: {r.err.strip()}")
+    env.docker("exec", "-d", OUTER, "sh", "-c",
+               "dockerd --bridge=none --iptables=false >/var/log/inner-dockerd.log 2>&1")
+    e2e.wait_for(lambda: env.docker("exec", OUTER, "docker", "info").rc == 0, 90,
+                 "the inner dockerd")
+    with e2e.busybox_tarball() as tar:
+        env.docker("cp", tar, f"{OUTER}:/tmp/inner.tar", check=True)
+    env.docker("exec", OUTER, "docker", "import", "/tmp/inner.tar", "inner:1", check=True)
+    samples = {"host runc": [], "inner docker": []}
+    for r in range(args.warmup + args.rounds):
+        order = [("host runc", lambda: host_once(env, busybox, spawner, r)),
+                 ("inner docker", lambda: inner_once(env))]
+        if r % 2:
+            order.reverse()
+        for name, fn in order:
+            t = fn()
+            if r >= args.warmup:
+                samples[name].append(t)
+    med = {n: statistics.median(v) * 1000 for n, v in samples.items()}
+    p90 = {n: sorted(v)[int(0.9 * (len(v) - 1))] * 1000 for n, v in samples.items()}
+    print(f"docker run --rm --network none busybox true, {args.rounds} rounds:")
+    for n in samples:
+        print(f"  {n:<13} median {med[n]:7.1f} ms   p90 {p90[n]:7.1f} ms")
+    ratio = med["inner docker"] / med["host runc"]
+    print(f"SUMMARY inner docker (sysvisor system container) / host runc: {ratio:.2f}")
+
+
 def main(argv):
     args = parse_args(argv)
-    if os.geteuid() != 0:
-        sys.exit("bench: must run as root")
-    workdir = tempfile.mkdtemp(prefix=docker_run.NAME_PREFIX)
-    spawner = Spawner(workdir)
-    env = None
-    rc = 0
-    try:
-        link = docker_run.resolve_sysvisor(args.sysvisor)[1]
-        e2e = docker_run.import_e2e(link, docker_run.probe_for(link))
-        os.makedirs(docker_run.RUN_DIR, exist_ok=True)
-        env = docker_run.start_dockerd(e2e, [(docker_run.SYSVISOR, link), ("runc", None)])
-        env.docker_bin = e2e.DOCKER
-        os.environ.pop("DOCKER_CONTEXT", None)
-        os.environ["DOCKER_HOST"] = env.host
-        os.environ["DOCKER_CONFIG"] = env.env["DOCKER_CONFIG"]
-        busybox = env.ensure_busybox_image()
-        print("  .. the docker.io image (debootstrap, cached)", file=sys.stderr, flush=True)
-        dind = env.ensure_dind_image()
-        docker_run.remove_containers(env)
-        r = env.docker("run", "-d", "--name", OUTER, "--runtime", docker_run.SYSVISOR,
-                       "--network", "none", dind, "sleep", "infinity")
-        if r.rc != 0:
-            raise BenchError(f"the system container did not start: {r.err.strip()}")
-        env.docker("exec", "-d", OUTER, "sh", "-c",
-                   "dockerd --bridge=none --iptables=false >/var/log/inner-dockerd.log 2>&1")
-        e2e.wait_for(lambda: env.docker("exec", OUTER, "docker", "info").rc == 0, 90,
-                     "the inner dockerd")
-        with e2e.busybox_tarball() as tar:
-            env.docker("cp", tar, f"{OUTER}:/tmp/inner.tar", check=True)
-        env.docker("exec", OUTER, "docker", "import", "/tmp/inner.tar", "inner:1", check=True)
-        samples = {"host runc": [], "inner docker": []}
-        for r in range(args.warmup + args.rounds):
-            order = [("host runc", lambda: host_once(env, busybox, spawner, r)),
-                     ("inner docker", lambda: inner_once(env))]
-            if r % 2:
-                order.reverse()
-            for name, fn in order:
-                t = fn()
-                if r >= args.warmup:
-                    samples[name].append(t)
-        med = {n: statistics.median(v) * 1000 for n, v in samples.items()}
-        p90 = {n: sorted(v)[int(0.9 * (len(v) - 1))] * 1000 for n, v in samples.items()}
-        print(f"docker run --rm --network none busybox true, {args.rounds} rounds:")
-        for n in samples:
-            print(f"  {n:<13} median {med[n]:7.1f} ms   p90 {p90[n]:7.1f} ms")
-        ratio = med["inner docker"] / med["host runc"]
-        print(f"SUMMARY inner docker (sysvisor system container) / host runc: {ratio:.2f}")
-    except KeyboardInterrupt:
-        rc = 130
-    except (BenchError, RuntimeError, AssertionError) as e:
-        print(f"bench: {e}", file=sys.stderr)
-        rc = 1
-    finally:
-        rc = docker_run.cleanup(env, spawner, workdir) or rc
-    return rc
+    return docker_run.with_private_dockerd(
+        args.sysvisor, lambda e2e, env, spawner: measure(args, e2e, env, spawner))
 
 
 if __name__ == "__main__":

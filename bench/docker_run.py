@@ -356,6 +356,33 @@ def main(argv):
     return rc
 
 
+def with_private_dockerd(sysvisor, body):
+    """For the benches built on this one (dind_run.py, systemd_boot.py): runs body(e2e, env,
+    spawner) with this bench's private dockerd (sysvisor-runc from the binary `sysvisor`, and
+    runc registered; private sysvisor-mgr and sysvisor-fs), then cleans up as main does.
+    Returns the exit code: 1 for a BenchError (printed), 130 for an interrupt."""
+    if os.geteuid() != 0:
+        sys.exit("bench: must run as root")
+    workdir = tempfile.mkdtemp(prefix=NAME_PREFIX)
+    spawner = Spawner(workdir)
+    env = None
+    rc = 0
+    try:
+        link = resolve_sysvisor(sysvisor)[1]
+        e2e = import_e2e(link, probe_for(link))
+        os.makedirs(RUN_DIR, exist_ok=True)
+        env = start_dockerd(e2e, [(SYSVISOR, link), ("runc", None)])
+        body(e2e, env, spawner)
+    except KeyboardInterrupt:
+        rc = 130
+    except (BenchError, RuntimeError, AssertionError) as e:
+        print(f"bench: {e}", file=sys.stderr)
+        rc = 1
+    finally:
+        rc = cleanup(env, spawner, workdir) or rc
+    return rc
+
+
 def cleanup(env, spawner, workdir):
     spawner.reap_inflight()
     rc = 0

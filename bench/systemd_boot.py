@@ -15,14 +15,13 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.dont_write_bytecode = True
 sys.path.insert(0, BENCH_DIR)
 import docker_run  # noqa: E402
-from lifecycle import BenchError, Spawner  # noqa: E402
+from lifecycle import BenchError  # noqa: E402
 
 RUNC_FLAGS = ["--tmpfs", "/run", "--tmpfs", "/run/lock", "-v",
               "/sys/fs/cgroup:/sys/fs/cgroup:ro"]
@@ -67,61 +66,47 @@ def boot_once(env, image, runtime, flags, name):
     return booted, final, stopped
 
 
+def measure(args, env):
+    print("  .. the systemd image (debootstrap, cached)", file=sys.stderr, flush=True)
+    image = env.ensure_systemd_image()
+    docker_run.remove_containers(env)
+    kinds = {"sysvisor": (docker_run.SYSVISOR, []), "runc": ("runc", RUNC_FLAGS)}
+    boot = {k: [] for k in kinds}
+    stop = {k: [] for k in kinds}
+    states = {k: set() for k in kinds}
+    for n in range(args.warmup + args.rounds):
+        order = list(kinds)
+        if n % 2:
+            order.reverse()
+        for k in order:
+            runtime, flags = kinds[k]
+            b, state, s = boot_once(env, image, runtime, flags,
+                                    f"{docker_run.NAME_PREFIX}sd-{k}-{n}")
+            if n >= args.warmup:
+                boot[k].append(b)
+                stop[k].append(s)
+                states[k].add(state)
+
+    def p90(v):
+        return sorted(v)[int(0.9 * (len(v) - 1))]
+
+    print(f"systemd boot (docker run -d .. is-system-running answers), {args.rounds} rounds:")
+    for k in kinds:
+        print(f"  {k:<9} median {statistics.median(boot[k]) * 1000:7.0f} ms   p90 "
+              f"{p90(boot[k]) * 1000:7.0f} ms   state {'/'.join(sorted(states[k]))}")
+    print("docker stop (default 10 s timeout):")
+    for k in kinds:
+        print(f"  {k:<9} median {statistics.median(stop[k]) * 1000:7.0f} ms   p90 "
+              f"{p90(stop[k]) * 1000:7.0f} ms")
+    ratio = statistics.median(boot["sysvisor"]) / statistics.median(boot["runc"])
+    sratio = statistics.median(stop["sysvisor"]) / statistics.median(stop["runc"])
+    print(f"SUMMARY boot sysvisor/runc: {ratio:.2f}   stop sysvisor/runc: {sratio:.2f}")
+
+
 def main(argv):
     args = parse_args(argv)
-    if os.geteuid() != 0:
-        sys.exit("bench: must run as root")
-    workdir = tempfile.mkdtemp(prefix=docker_run.NAME_PREFIX)
-    spawner = Spawner(workdir)
-    env = None
-    rc = 0
-    try:
-        link = docker_run.resolve_sysvisor(args.sysvisor)[1]
-        e2e = docker_run.import_e2e(link, docker_run.probe_for(link))
-        os.makedirs(docker_run.RUN_DIR, exist_ok=True)
-        env = docker_run.start_dockerd(e2e, [(docker_run.SYSVISOR, link), ("runc", None)])
-        print("  .. the systemd image (debootstrap, cached)", file=sys.stderr, flush=True)
-        image = env.ensure_systemd_image()
-        docker_run.remove_containers(env)
-        kinds = {"sysvisor": (docker_run.SYSVISOR, []), "runc": ("runc", RUNC_FLAGS)}
-        boot = {k: [] for k in kinds}
-        stop = {k: [] for k in kinds}
-        states = {k: set() for k in kinds}
-        for n in range(args.warmup + args.rounds):
-            order = list(kinds)
-            if n % 2:
-                order.reverse()
-            for k in order:
-                runtime, flags = kinds[k]
-                b, state, s = boot_once(env, image, runtime, flags,
-                                        f"{docker_run.NAME_PREFIX}sd-{k}-{n}")
-                if n >= args.warmup:
-                    boot[k].append(b)
-                    stop[k].append(s)
-                    states[k].add(state)
-
-        def p90(v):
-            return sorted(v)[int(0.9 * (len(v) - 1))]
-
-        print(f"systemd boot (docker run -d .. is-system-running answers), {args.rounds} rounds:")
-        for k in kinds:
-            print(f"  {k:<9} median {statistics.median(boot[k]) * 1000:7.0f} ms   p90 "
-                  f"{p90(boot[k]) * 1000:7.0f} ms   state {'/'.join(sorted(states[k]))}")
-        print("docker stop (default 10 s timeout):")
-        for k in kinds:
-            print(f"  {k:<9} median {statistics.median(stop[k]) * 1000:7.0f} ms   p90 "
-                  f"{p90(stop[k]) * 1000:7.0f} ms")
-        ratio = statistics.median(boot["sysvisor"]) / statistics.median(boot["runc"])
-        sratio = statistics.median(stop["sysvisor"]) / statistics.median(stop["runc"])
-        print(f"SUMMARY boot sysvisor/runc: {ratio:.2f}   stop sysvisor/runc: {sratio:.2f}")
-    except KeyboardInterrupt:
-        rc = 130
-    except (BenchError, RuntimeError, AssertionError) as e:
-        print(f"bench: {e}", file=sys.stderr)
-        rc = 1
-    finally:
-        rc = docker_run.cleanup(env, spawner, workdir) or rc
-    return rc
+    return docker_run.with_private_dockerd(args.sysvisor,
+                                           lambda e2e, env, spawner: measure(args, env))
 
 
 if __name__ == "__main__":
