@@ -14,7 +14,6 @@ import argparse
 import os
 import statistics
 import sys
-import time
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.dont_write_bytecode = True
