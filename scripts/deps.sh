@@ -12,6 +12,8 @@ PACKAGES=(
   busybox-static python3 runc crun util-linux mount procps iproute2 time dbus-daemon bsdutils
   # e2e: the real clients, and debootstrap for the local Debian image
   docker.io containerd podman debootstrap tmux
+  # the Debian package and its checks
+  debhelper lintian
 )
 
 if [[ $(id -u) -ne 0 ]]; then

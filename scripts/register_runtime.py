@@ -3,7 +3,7 @@
 daemon.json, keeping every other key and runtime as it was.
 
   python3 scripts/register_runtime.py [--config /etc/docker/daemon.json] [--name sysvisor-runc]
-                                      [--path /usr/local/bin/sysvisor-runc] [--reload]
+                                      [--path /usr/local/bin/sysvisor-runc | --remove] [--reload]
 
 The file is replaced atomically (same mode, a `.sysvisor.bak` copy of the old one is kept); an
 unreadable or non-object file is refused with a message instead of being overwritten. --reload
@@ -23,8 +23,8 @@ class ConfigError(Exception):
     pass
 
 
-def register_docker(config_path, name, runtime_path):
-    """Returns True when the file changed."""
+def load_config(config_path):
+    """(text, config object) of daemon.json; a missing or empty file is an empty object."""
     try:
         with open(config_path) as f:
             text = f.read()
@@ -36,15 +36,44 @@ def register_docker(config_path, name, runtime_path):
         raise ConfigError(f"{config_path} is not valid JSON ({e}); fix or remove it, then rerun")
     if not isinstance(config, dict):
         raise ConfigError(f"{config_path} does not hold a JSON object; fix it, then rerun")
-    runtimes = config.setdefault("runtimes", {})
+    runtimes = config.get("runtimes", {})
     if not isinstance(runtimes, dict):
         raise ConfigError(f'"runtimes" in {config_path} is not an object; fix it, then rerun')
+    return text, config
+
+
+def register_docker(config_path, name, runtime_path):
+    """Returns True when the file changed."""
+    text, config = load_config(config_path)
+    runtimes = config.setdefault("runtimes", {})
     entry = runtimes.get(name)
     wanted = dict(entry) if isinstance(entry, dict) else {}
     wanted["path"] = runtime_path
     if entry == wanted:
         return False
     runtimes[name] = wanted
+    write_config(config_path, text, config)
+    return True
+
+
+def unregister_docker(config_path, name):
+    """Removes the entry `name` (and "runtimes" once empty); returns True when the file
+    changed. A missing file is left missing."""
+    if not os.path.exists(config_path):
+        return False
+    text, config = load_config(config_path)
+    runtimes = config.get("runtimes", {})
+    if name not in runtimes:
+        return False
+    del runtimes[name]
+    if not runtimes:
+        del config["runtimes"]
+    write_config(config_path, text, config)
+    return True
+
+
+def write_config(config_path, text, config):
+    """Replaces the file atomically with config (same mode), keeping a .sysvisor.bak copy."""
     directory = os.path.dirname(os.path.abspath(config_path))
     os.makedirs(directory, exist_ok=True)
     mode = 0o644
@@ -61,7 +90,6 @@ def register_docker(config_path, name, runtime_path):
     except BaseException:
         os.unlink(tmp)
         raise
-    return True
 
 
 def running_dockerd():
@@ -83,15 +111,24 @@ def main():
     ap.add_argument("--config", default="/etc/docker/daemon.json")
     ap.add_argument("--name", default="sysvisor-runc")
     ap.add_argument("--path", default="/usr/local/bin/sysvisor-runc")
+    ap.add_argument("--remove", action="store_true",
+                    help="remove the entry instead (every other key and runtime is kept)")
     ap.add_argument("--reload", action="store_true",
                     help="SIGHUP running dockerd processes so they pick it up")
     args = ap.parse_args()
     try:
-        changed = register_docker(args.config, args.name, args.path)
+        if args.remove:
+            changed = unregister_docker(args.config, args.name)
+        else:
+            changed = register_docker(args.config, args.name, args.path)
     except (ConfigError, OSError) as e:
         sys.exit(f"register_runtime: {e}")
-    print(f"register_runtime: {args.name} -> {args.path} "
-          f"{'added to' if changed else 'already in'} {args.config}")
+    if args.remove:
+        print(f"register_runtime: {args.name} {'removed from' if changed else 'not in'} "
+              f"{args.config}")
+    else:
+        print(f"register_runtime: {args.name} -> {args.path} "
+              f"{'added to' if changed else 'already in'} {args.config}")
     if changed and args.reload:
         for pid in running_dockerd():
             os.kill(pid, signal.SIGHUP)

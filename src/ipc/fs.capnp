@@ -29,5 +29,5 @@ interface Fs {
   register @0 (data :ContainerData) -> (error :Text, root :Text, binds :List(Text));
   # The runtime deleted the container: its subtree and values are gone.
   unregister @1 (id :Text) -> (known :Bool);
-  status @2 () -> (mountpoint :Text, containers :List(ContainerData));
+  status @2 () -> (mountpoint :Text, containers :List(ContainerData), daemon :Mgr.DaemonInfo);
 }

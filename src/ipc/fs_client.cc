@@ -73,6 +73,8 @@ FsStatus FsClient::status() {
   FsStatus out;
   out.mountpoint = resp.getMountpoint().cStr();
   for (auto c : resp.getContainers()) out.containers.push_back(fromCapnp(c));
+  auto d = resp.getDaemon();
+  out.daemon = {d.getVersion().cStr(), d.getPid(), d.getStarted()};
   return out;
 }
 

@@ -29,6 +29,7 @@ struct ContainerData {
 struct FsStatus {
   std::string mountpoint;
   std::vector<ContainerData> containers;
+  DaemonInfo daemon;
 };
 
 class BlockingRpc;

@@ -29,6 +29,13 @@ struct PoolInfo {
   blocks @5 :UInt32;
 }
 
+# Who answers: for `status` (daemon health).
+struct DaemonInfo {
+  version @0 :Text;
+  pid @1 :Int32;
+  started @2 :Int64;    # unix seconds
+}
+
 interface Mgr {
   # A container is being created: its exclusive range (the same one again for an id that
   # was stopped). rootfs is absolute; once it is gone, the range is freed.
@@ -41,5 +48,5 @@ interface Mgr {
   # The container was deleted by the runtime (gone = false: it may start again with the same
   # id, as after `docker stop`; gone = true: free its range now).
   unregister @1 (id :Text, gone :Bool) -> (known :Bool);
-  status @2 () -> (pool :PoolInfo, containers :List(ContainerInfo));
+  status @2 () -> (pool :PoolInfo, containers :List(ContainerInfo), daemon :DaemonInfo);
 }

@@ -57,6 +57,8 @@ MgrStatus MgrClient::status() {
   for (auto c : resp.getContainers())
     out.containers.push_back({c.getId().cStr(), fromCapnp(c.getRange()), c.getRunning(),
                               c.getSince(), c.getRootfs().cStr(), c.getShared()});
+  auto d = resp.getDaemon();
+  out.daemon = {d.getVersion().cStr(), d.getPid(), d.getStarted()};
   return out;
 }
 

@@ -33,9 +33,17 @@ struct PoolInfo {
   uint32_t blocksInUse = 0, blocks = 0;
 };
 
+// A daemon's own health line: its version, pid and start (unix seconds).
+struct DaemonInfo {
+  std::string version;
+  int32_t pid = 0;
+  int64_t started = 0;
+};
+
 struct MgrStatus {
   PoolInfo pool;
   std::vector<ContainerInfo> containers;
+  DaemonInfo daemon;
 };
 
 class BlockingRpc;

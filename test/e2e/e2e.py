@@ -47,10 +47,12 @@ PODMAN = "/usr/bin/podman"
 BUSYBOX_IMAGE = "sve2e-busybox:1"
 DEBIAN_IMAGE = "sve2e-debian:bookworm-procps"
 DIND_IMAGE = "sve2e-dind:bookworm"
-# systemd as the init (CMD /sbin/init, no STOPSIGNAL), with the services issue 8 names.
-SYSTEMD_IMAGE = "sve2e-systemd:bookworm"
+# systemd as the init (CMD /sbin/init, no STOPSIGNAL), with the services issue 8 names, and
+# what sysvisor's .deb depends on (python3, fuse3), to install it there.
+SYSTEMD_IMAGE = "sve2e-systemd:bookworm-2"
+SYSTEMD_FLAVOUR = "systemd-2"
 SYSTEMD_PACKAGES = ("procps", "systemd", "systemd-sysv", "dbus", "docker.io", "openssh-server",
-                    "cron")
+                    "cron", "python3", "fuse3")
 DEBIAN_SUITE = "bookworm"
 DEBIAN_MIRROR = os.environ.get("SV_E2E_MIRROR", "http://deb.debian.org/debian")
 DEFAULT_TIMEOUT = 60
@@ -454,7 +456,7 @@ class DockerEnv:
         typical systemd image it sets no STOPSIGNAL."""
         if self.image_exists(SYSTEMD_IMAGE):
             return SYSTEMD_IMAGE
-        tar = debian_rootfs_tar("systemd", SYSTEMD_PACKAGES)
+        tar = debian_rootfs_tar(SYSTEMD_FLAVOUR, SYSTEMD_PACKAGES)
         self.docker("import", "--change", 'CMD ["/sbin/init"]', tar, SYSTEMD_IMAGE, check=True,
                     timeout=600)
         return SYSTEMD_IMAGE
@@ -799,6 +801,35 @@ class DockerTest(unittest.TestCase):
         shutil.rmtree(self.tmp, ignore_errors=True)
         if problems:
             self.fail("leftovers:\n  " + "\n  ".join(problems))
+
+
+class SystemdMixin:
+    """For DockerTests of containers booting e2e's systemd image."""
+
+    def boot(self, *flags):
+        image = self.env.ensure_systemd_image()
+        return self.docker_run_d(*flags, "--", image=image)
+
+    def wait_running(self, name, timeout=120):
+        """`systemctl is-system-running --wait` until systemd answers (its bus appears a moment
+        after the start); fails with the failed units if the answer is not `running`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            r = self.docker("exec", name, "systemctl", "is-system-running", "--wait",
+                            timeout=timeout)
+            state = r.out.strip()
+            if state:
+                break
+            if time.monotonic() > deadline:
+                self.fail(f"systemd in {name} never answered: {r!r}\n{self.logs(name)[-3000:]}")
+            time.sleep(0.2)
+        if state != "running":
+            failed = self.docker("exec", name, "systemctl", "--failed", "--no-legend")
+            self.fail(f"{name} is {state!r}, failed units:\n{failed.out}\n"
+                      f"console:\n{self.logs(name)[-3000:]}")
+
+    def exec_ok(self, name, *cmd, **kw):
+        return self.docker_ok("exec", name, *cmd, **kw).out
 
 
 def _split(args):

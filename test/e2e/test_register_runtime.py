@@ -63,6 +63,25 @@ class RegisterTest(unittest.TestCase):
         self.write("  \n")
         self.assertTrue(register_runtime.register_docker(self.path, "sysvisor-runc", "/b/sv"))
 
+    def test_remove_takes_only_our_entry(self):
+        original = {"log-level": "warn",
+                    "runtimes": {"crun": {"path": "/usr/bin/crun"}}}
+        self.write(json.dumps(original))
+        self.assertTrue(register_runtime.register_docker(self.path, "sysvisor-runc", "/b/sv"))
+        r = subprocess.run([sys.executable, SCRIPT, "--config", self.path, "--remove"],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("removed from", r.stdout)
+        self.assertEqual(self.read(), original)
+        self.assertFalse(register_runtime.unregister_docker(self.path, "sysvisor-runc"))
+        # "runtimes" goes once it is empty; a missing file stays missing.
+        self.write(json.dumps({"runtimes": {"sysvisor-runc": {"path": "/b"}}, "debug": True}))
+        self.assertTrue(register_runtime.unregister_docker(self.path, "sysvisor-runc"))
+        self.assertEqual(self.read(), {"debug": True})
+        os.unlink(self.path)
+        self.assertFalse(register_runtime.unregister_docker(self.path, "sysvisor-runc"))
+        self.assertFalse(os.path.exists(self.path))
+
     def test_refuses_broken_files_untouched(self):
         for text in ('{"runtimes": ', "[1, 2]", '{"runtimes": []}'):
             self.write(text)

@@ -10,35 +10,10 @@ import re
 import time
 
 import e2e
-from e2e import DockerTest, wait_for
+from e2e import DockerTest, SystemdMixin, wait_for
 
 
-class SystemdTest(DockerTest):
-    def boot(self, *flags):
-        image = self.env.ensure_systemd_image()
-        return self.docker_run_d(*flags, "--", image=image)
-
-    def wait_running(self, name, timeout=120):
-        """`systemctl is-system-running --wait` until systemd answers (its bus appears a moment
-        after the start); fails with the failed units if the answer is not `running`."""
-        deadline = time.monotonic() + timeout
-        while True:
-            r = self.docker("exec", name, "systemctl", "is-system-running", "--wait",
-                            timeout=timeout)
-            state = r.out.strip()
-            if state:
-                break
-            if time.monotonic() > deadline:
-                self.fail(f"systemd in {name} never answered: {r!r}\n{self.logs(name)[-3000:]}")
-            time.sleep(0.2)
-        if state != "running":
-            failed = self.docker("exec", name, "systemctl", "--failed", "--no-legend")
-            self.fail(f"{name} is {state!r}, failed units:\n{failed.out}\n"
-                      f"console:\n{self.logs(name)[-3000:]}")
-
-    def exec_ok(self, name, *cmd, **kw):
-        return self.docker_ok("exec", name, *cmd, **kw).out
-
+class SystemdTest(SystemdMixin, DockerTest):
     def relays_of(self, cid):
         """Console relays (comm sv-console) of the container with id cid."""
         hits = []

@@ -194,10 +194,21 @@ class MgrTest(unittest.TestCase):
         self.assertEqual(st["pool"]["blocksInUse"], 5)
         self.assertEqual(sorted(c["id"] for c in st["containers"]), [f"c{i}" for i in range(5)])
         self.assertTrue(all(c["state"] == "running" for c in st["containers"]))
-        table = m.cli("status").stdout
+        nofs = ["--fs-socket", os.path.join(m.paths["run"], "no-fs.sock")]
+        table = m.cli("status", *nofs).stdout
         self.assertIn("CONTAINER", table)
         for i, r in enumerate(ranges):
             self.assertIn(f"{r[0]}-{r[0] + BLOCK - 1}", table)
+        # Daemon health first: mgr's version, pid and uptime; sysvisor-fs is not running there.
+        lines = table.splitlines()
+        self.assertRegex(lines[0], rf"^sysvisor-mgr \d+\.\d+\.\d+: running, pid "
+                                   rf"{m.proc.pid}, up \d+s ")
+        self.assertTrue(lines[1].startswith("sysvisor-fs: NOT RUNNING: "), lines[1])
+        self.assertIn("start it with", lines[1])
+        js = json.loads(m.cli("status", "--json", *nofs).stdout)
+        self.assertEqual(js["mgr"]["pid"], m.proc.pid)
+        self.assertTrue(js["mgr"]["running"])
+        self.assertFalse(js["fs"]["running"])
 
     def test_stop_start_keeps_the_range_and_gone_frees_it(self):
         m = self.mgr()

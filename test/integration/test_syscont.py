@@ -572,6 +572,16 @@ class FsTest(svtest.ContainerTest):
         up = float(self.probe("cat", "/proc/uptime").out.split()[0])
         self.assertLess(up, 60)
 
+    def test_mgr_status_shows_both_daemons(self):
+        r = subprocess.run([BIN, "mgr", "status", "--socket", MGR.paths["mgr.sock"],
+                            "--fs-socket", self.fs.paths["fs.sock"]],
+                           capture_output=True, text=True, timeout=10)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        fs_line = r.stdout.splitlines()[1]
+        self.assertRegex(fs_line, rf"^sysvisor-fs \d+\.\d+\.\d+: running, pid "
+                                  rf"{self.fs.proc.pid}, up \d+(s|m\d+s), \d+ containers? at "
+                                  rf"{self.fs.paths['mnt']}$")
+
     def test_registered_at_create_and_unregistered_at_delete(self):
         b = self.sc_bundle("sleep", "30")
         cid, _ = self.create(b)

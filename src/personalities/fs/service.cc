@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cctype>
 #include <chrono>
@@ -196,6 +197,10 @@ kj::Promise<void> FsService::status(StatusContext context) {
     auto cg = b.initCgroupPaths(static_cast<unsigned>(d.cgroupLines.size()));
     for (unsigned k = 0; k < d.cgroupLines.size(); ++k) cg.set(k, d.cgroupLines[k]);
   }
+  auto d = r.initDaemon();
+  d.setVersion(SV_VERSION);
+  d.setPid(::getpid());
+  d.setStarted(started_);
   return kj::READY_NOW;
 }
 

@@ -2,6 +2,7 @@
 // directory so a restarted daemon serves the same containers.
 #pragma once
 
+#include <ctime>
 #include <mutex>
 #include <string>
 
@@ -34,7 +35,7 @@ class FsService final : public ipc::schema::Fs::Server {
   FsService(fs::FuseFs& fs, Store& store, const fs::CgroupMounts& mounts,
             std::string mountpoint)
       : fs_(fs), table_(fs.table), nodes_(fs.nodes), store_(store), mounts_(mounts),
-        mountpoint_(std::move(mountpoint)) {}
+        mountpoint_(std::move(mountpoint)), started_(::time(nullptr)) {}
 
  protected:
   kj::Promise<void> register_(RegisterContext context) override;
@@ -48,6 +49,7 @@ class FsService final : public ipc::schema::Fs::Server {
   Store& store_;
   const fs::CgroupMounts& mounts_;
   std::string mountpoint_;
+  int64_t started_;  // for status: when this daemon started serving
 };
 
 // The container paths the runtime bind-mounts from a container's subtree, in mount order.

@@ -26,7 +26,9 @@ struct MgrOptions {
 // Runs the daemon until SIGTERM/SIGINT; returns the exit code.
 int runDaemon(const MgrOptions& o);
 // `sysvisor mgr status [--json]`: prints the table the daemon keeps.
-int printStatus(const std::string& socket, bool json);
+// `status`: daemon health (mgr, and sysvisor-fs at fsSocket: running or not, version, pid,
+// uptime), then the pool and the table; JSON with `json`.
+int printStatus(const std::string& socket, const std::string& fsSocket, bool json);
 
 int mgrMain(int argc, char** argv);
 

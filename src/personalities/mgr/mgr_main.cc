@@ -5,6 +5,7 @@
 #include "base/daemon_util.h"
 #include "base/log.h"
 #include "base/sys_error.h"
+#include "ipc/fs_client.h"
 #include "ipc/mgr_client.h"
 #include "ipc/rpc.h"
 #include "personalities/mgr/mgr.h"
@@ -34,6 +35,8 @@ constexpr FlagSpec kFlags[] = {
     {"subgid", "", FlagKind::kString, "the subgid file", "/etc/subgid"},
     {"login-defs", "", FlagKind::kString, "login.defs (SUB_UID_MIN ...)", "/etc/login.defs"},
     {"json", "", FlagKind::kBool, "status: print JSON"},
+    {"fs-socket", "", FlagKind::kString, "status: sysvisor-fs's socket, for its health",
+     "/run/sysvisor/fs.sock"},
     {"gone", "", FlagKind::kBool, "unregister: the container is gone for good, free its range"},
     {"help", "h", FlagKind::kBool, "show help"},
     {"version", "v", FlagKind::kBool, "print the version"},
@@ -42,7 +45,7 @@ constexpr FlagSpec kFlags[] = {
 int usage() {
   std::string text = fmt::format(
       "usage: sysvisor-mgr [flags]          run the manager daemon\n"
-      "       sysvisor-mgr status [--json]  print the id ranges it gave out\n"
+      "       sysvisor-mgr status [--json]  daemon health (mgr, fs) and the id ranges given out\n"
       "       sysvisor-mgr register <id> <rootfs>      what sysvisor-runc create asks (debugging)\n"
       "       sysvisor-mgr unregister [--gone] <id>    what delete tells; --gone frees the range\n\n"
       "sysvisor-mgr gives every system container an exclusive range of 65536 host ids from a\n"
@@ -90,7 +93,8 @@ void say(const std::string& text) { ::write(STDOUT_FILENO, text.data(), text.siz
 // The client commands: they talk to the running daemon.
 int command(const MgrOptions& o, const runc::ParsedFlags& f) {
   const auto& p = f.positionals;
-  if (p[0] == "status" && p.size() == 1) return printStatus(o.socket, f.flag("json"));
+  if (p[0] == "status" && p.size() == 1)
+    return printStatus(o.socket, f.str("fs-socket", ipc::kFsSocket), f.flag("json"));
   if (p[0] == "register" && p.size() == 3) {
     auto r = ipc::MgrClient(o.socket).registerContainer(p[1], p[2]);
     if (!r.warning.empty()) say("warning: " + r.warning + "\n");

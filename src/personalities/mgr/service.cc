@@ -1,6 +1,7 @@
 #include "personalities/mgr/service.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <ctime>
 #include <filesystem>
@@ -193,6 +194,10 @@ kj::Promise<void> MgrService::status(StatusContext context) {
     c.setRootfs(all[i].rootfs);
     c.setShared(all[i].shared);
   }
+  auto d = r.initDaemon();
+  d.setVersion(SV_VERSION);
+  d.setPid(::getpid());
+  d.setStarted(started_);
   return kj::READY_NOW;
 }
 

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <functional>
+#include <ctime>
 #include <string>
 #include <vector>
 
@@ -56,7 +57,7 @@ bool rootfsExists(const std::string& rootfs, const std::string& key);
 
 class MgrService final : public ipc::schema::Mgr::Server {
  public:
-  explicit MgrService(Table& table) : table_(table) {}
+  explicit MgrService(Table& table) : table_(table), started_(::time(nullptr)) {}
 
  protected:
   kj::Promise<void> register_(RegisterContext context) override;
@@ -65,6 +66,7 @@ class MgrService final : public ipc::schema::Mgr::Server {
 
  private:
   Table& table_;
+  int64_t started_;  // for status: when this daemon started serving
 };
 
 }  // namespace sv::mgr
