@@ -30,7 +30,8 @@ start_daemon() {
   echo "==> $name (log: /var/log/$name.log)"
   if [[ -d /run/systemd/system ]]; then
     systemctl daemon-reload
-    systemctl enable "$name.service" >/dev/null 2>&1 || true
+    # sysvisor.service starts both daemons at boot (each is WantedBy and PartOf it).
+    systemctl enable sysvisor.service "$name.service" >/dev/null 2>&1 || true
     systemctl restart "$name.service"
   else
     if [[ -f $pidfile ]] && "$bin" status >/dev/null 2>&1; then
