@@ -36,6 +36,7 @@
 #include <stdexcept>
 #include <string_view>
 
+#include "base/build_id.h"
 #include "base/fd_passing.h"
 #include "base/sys_error.h"
 #include "base/unique_fd.h"
@@ -678,12 +679,13 @@ unsigned filterFlags(const Profile& prof) {
 // Everything the program depends on, for the cache: the validated profile without its flags
 // and listener (written out from prof rather than by dumping the JSON again; names carry
 // their length, so no two profiles read the same), libseccomp, the architecture, and this
-// code (its build time: a changed code generator must not meet programs of the old one).
+// code (the binary's build id: a changed code generator must not meet programs of the old
+// one).
 std::string identity(const Profile& prof) {
   const scmp_version* v = seccomp_version();
   std::string id = fmt::format(
-      "sysvisor {} ({} {}) libseccomp {}.{}.{} native {:#x}\ndefault {:#x} archs", SV_VERSION,
-      __DATE__, __TIME__, v->major, v->minor, v->micro, seccomp_arch_native(), prof.defaultAction);
+      "sysvisor {} ({}) libseccomp {}.{}.{} native {:#x}\ndefault {:#x} archs", SV_VERSION,
+      buildId(), v->major, v->minor, v->micro, seccomp_arch_native(), prof.defaultAction);
   auto out = std::back_inserter(id);
   for (uint32_t arch : prof.archs) fmt::format_to(out, " {:#x}", arch);
   for (const Rule& r : prof.rules) {
