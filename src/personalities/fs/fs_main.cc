@@ -2,6 +2,8 @@
 // [--json]` prints the containers it serves.
 #include <unistd.h>
 
+#include <cstdio>
+
 #include <nlohmann/json.hpp>
 
 #include "base/file_util.h"
@@ -156,8 +158,7 @@ int fsMain(int argc, char** argv) {
     log::init(o.log, log::Format::kText, daemon::logLevelFrom(o.logLevel));
     return runDaemon(o);
   } catch (const std::exception& e) {
-    std::string msg = fmt::format("sysvisor-fs: {}\n", e.what());
-    ::write(STDERR_FILENO, msg.data(), msg.size());
+    dprintf(STDERR_FILENO, "sysvisor-fs: %s\n", e.what());
     if (!log::toStderr()) log::error("{}", e.what());
     return 1;
   }

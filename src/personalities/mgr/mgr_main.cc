@@ -2,7 +2,10 @@
 #include <fmt/ranges.h>
 #include <unistd.h>
 
+#include <cstdio>
+
 #include "base/daemon_util.h"
+#include "base/file_util.h"
 #include "base/log.h"
 #include "base/sys_error.h"
 #include "ipc/fs_client.h"
@@ -52,7 +55,7 @@ int usage() {
       "sysvisor entry in /etc/subuid and /etc/subgid, keeps it across stop/start, and frees it\n"
       "when the container is gone.\n\nflags:\n{}",
       runc::flagsHelp(kFlags));
-  ::write(STDOUT_FILENO, text.data(), text.size());
+  writeAll(STDOUT_FILENO, text, "standard output");
   return 0;
 }
 
@@ -88,7 +91,7 @@ MgrOptions optionsFrom(const runc::ParsedFlags& f) {
   return o;
 }
 
-void say(const std::string& text) { ::write(STDOUT_FILENO, text.data(), text.size()); }
+void say(const std::string& text) { writeAll(STDOUT_FILENO, text, "standard output"); }
 
 // The client commands: they talk to the running daemon.
 int command(const MgrOptions& o, const runc::ParsedFlags& f) {
@@ -119,7 +122,7 @@ int mgrMain(int argc, char** argv) {
     if (f.flag("help")) return usage();
     if (f.flag("version")) {
       std::string v = fmt::format("sysvisor-mgr version {}\n", SV_VERSION);
-      ::write(STDOUT_FILENO, v.data(), v.size());
+      writeAll(STDOUT_FILENO, v, "standard output");
       return 0;
     }
     MgrOptions o = optionsFrom(f);
@@ -127,8 +130,7 @@ int mgrMain(int argc, char** argv) {
     log::init(o.log, log::Format::kText, daemon::logLevelFrom(o.logLevel));
     return runDaemon(o);
   } catch (const std::exception& e) {
-    std::string msg = fmt::format("sysvisor-mgr: {}\n", e.what());
-    ::write(STDERR_FILENO, msg.data(), msg.size());
+    dprintf(STDERR_FILENO, "sysvisor-mgr: %s\n", e.what());
     if (!log::toStderr()) log::error("{}", e.what());
     return 1;
   }
