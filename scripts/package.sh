@@ -14,12 +14,12 @@ trap 'rm -rf "$work"' EXIT
 # The sources: tracked and untracked files, without build output or version control.
 mkdir "$work/sysvisor"
 tar --exclude=./.git --exclude='./build*' --exclude='./obj-*' -cf - . | tar -C "$work/sysvisor" -xf -
-rm -f "$DEB_DIR"/sysvisor_*
+rm -f "$DEB_DIR"/sysvisor_* "$DEB_DIR"/sysvisor-dbgsym_*
 (cd "$work/sysvisor" && DEB_BUILD_OPTIONS="parallel=$(nproc) nocheck" \
   dpkg-buildpackage -us -uc -b >"$DEB_DIR/build.log" 2>&1) || {
   tail -40 "$DEB_DIR/build.log" >&2
   echo "package.sh: dpkg-buildpackage failed; the whole log is $DEB_DIR/build.log" >&2
   exit 1
 }
-mv "$work"/sysvisor_* "$DEB_DIR"/
+mv "$work"/sysvisor_* "$work"/sysvisor-dbgsym_* "$DEB_DIR"/
 ls "$DEB_DIR"/sysvisor_*.deb

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <fuse3/fuse_lowlevel.h>
 #include <linux/fuse.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/file.h>
@@ -103,7 +104,15 @@ std::optional<Holder> findHolder(const std::string& pidFile, const std::string& 
   }
   UniqueFd fd(static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd.get(), kHeldFd, 0)));
   if (!fd) {
-    log::warn("cannot take the FUSE fd from holder {}: {}", pid, std::strerror(errno));
+    // (EPERM: a seccomp profile or LSM that denies pidfd_getfd.) The connection it holds has
+    // no reader left and would block every access to the mount: it goes with the holder, and
+    // the containers get a fresh mount (reattached like after a holder's death).
+    log::warn("cannot take the FUSE fd from holder {}: {}; stopping it, containers are "
+              "reattached to a new mount",
+              pid, std::strerror(errno));
+    ::syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0);
+    struct pollfd p = {pidfd.get(), POLLIN, 0};
+    ::poll(&p, 1, 5000);
     return std::nullopt;
   }
   return Holder{pid, std::move(fd)};
@@ -192,12 +201,9 @@ Session openSession(const FsOptions& o, fs::FuseFs& fs, const std::string& holde
               held->pid);
     return s;
   }
-  // A dead mount left by a predecessor without holder: out of the way first.
-  struct stat st;
-  if (::stat(o.mountpoint.c_str(), &st) != 0 && errno == ENOTCONN)
-    ::umount2(o.mountpoint.c_str(), MNT_DETACH);
-  else if (mountTypeAt(o.mountpoint) == "fuse.sysvisorfs")
-    ::umount2(o.mountpoint.c_str(), MNT_DETACH);
+  // A dead mount left by a predecessor without holder: out of the way first. Told from
+  // mountinfo, never by touching the mount (a connection nobody serves blocks every access).
+  if (mountTypeAt(o.mountpoint) == "fuse.sysvisorfs") ::umount2(o.mountpoint.c_str(), MNT_DETACH);
   daemon::makeDir(o.mountpoint, 0700);
   if (fuse_session_mount(s.se, o.mountpoint.c_str()) != 0)
     throw UserError(fmt::format("cannot mount the FUSE file system at '{}' (is /dev/fuse there? "

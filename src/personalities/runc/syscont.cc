@@ -39,14 +39,17 @@ constexpr PrivateNs kPrivateNamespaces[] = {
 // clone), session keyrings (Docker inside creates one per container), pivot_root and chroot
 // for nested runtimes, and its own hostname; name_to_handle_at (Docker allows it with
 // CAP_SYS_ADMIN; systemd reads cgroup ids with it), which only names a file the caller can
-// already reach. open_by_handle_at and syslog stay denied: they reach past the container's
-// namespaces.
+// already reach; and what Docker allows with CAP_SYS_PTRACE (ptrace, pidfd_getfd, kcmp,
+// process_vm_*: gdb and strace inside, a daemon taking an fd from its own helper), which the
+// kernel confines to the container's own user and pid namespaces. open_by_handle_at and syslog
+// stay denied: they reach past the container's namespaces.
 constexpr std::string_view kSysContSyscalls[] = {
     "mount",       "umount",        "umount2",  "pivot_root",    "unshare",
     "setns",       "clone",         "keyctl",   "add_key",       "request_key",
     "sethostname", "setdomainname", "chroot",   "mount_setattr", "move_mount",
     "open_tree",   "fsopen",        "fsconfig", "fsmount",       "fspick",
-    "name_to_handle_at",
+    "name_to_handle_at", "ptrace", "pidfd_getfd", "kcmp",
+    "process_vm_readv",  "process_vm_writev", "process_madvise",
 };
 
 // Actions that hand a syscall to someone the caller set up (a seccomp agent, a tracer) or let
