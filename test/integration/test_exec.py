@@ -98,7 +98,11 @@ class Exec(ContainerTest):
                          if l.split(":")[1] == "pids"][0]
         sub = f"/sys/fs/cgroup/pids{pids_path}/sub"
         os.mkdir(sub)
+        # A dot-named one below (systemd's ".control"): delete removes it too.
+        control = os.path.join(sub, ".control")
+        os.mkdir(control)
         self.addCleanup(lambda: os.path.isdir(sub) and os.rmdir(sub))
+        self.addCleanup(lambda: os.path.isdir(control) and os.rmdir(control))
         r = self.runc("exec", "--cgroup", "pids:sub", cid, "/bin/cat", "/proc/self/cgroup")
         self.assertEqual(r.rc, 0, r)
         mine = [l for l in r.out.splitlines() if l.split(":")[1] == "pids"][0]

@@ -9,6 +9,7 @@
 
 #include <set>
 #include <sstream>
+#include <string_view>
 
 #include "base/file_util.h"
 #include "base/sys_error.h"
@@ -52,7 +53,9 @@ void removeTree(const std::string& dir) {
   if (DIR* d = ::opendir(dir.c_str())) {
     std::vector<std::string> subdirs;
     while (struct dirent* e = ::readdir(d)) {
-      if (e->d_type != DT_DIR || e->d_name[0] == '.') continue;
+      // Only "." and "..": systemd's ".control" cgroups are dot-named too.
+      std::string_view name = e->d_name;
+      if (e->d_type != DT_DIR || name == "." || name == "..") continue;
       subdirs.push_back(dir + "/" + e->d_name);
     }
     ::closedir(d);
