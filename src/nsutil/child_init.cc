@@ -104,8 +104,9 @@ int lastCap() noexcept {
 
 // process.terminal (or plan.consolePty), after pivot_root so /dev/ptmx is the container's own
 // devpts: the slave becomes the controlling terminal and stdio (consolePty: neither) and
-// /dev/console of a container's init, the master goes to the runtime over the sync socket. The slave is reached through the master
-// (TIOCGPTPEER), never through a /dev/pts path the image could have replaced.
+// /dev/console of a container's init; the master goes to the runtime over the sync socket.
+// The slave is reached through the master (TIOCGPTPEER), never through a /dev/pts path the
+// image could have replaced.
 void setupTerminal(const LaunchPlan& plan, int syncFd) noexcept {
   int master = ::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (master < 0)

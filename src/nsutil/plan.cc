@@ -287,24 +287,33 @@ void planProcess(const oci::Process& p, LaunchPlan& plan) {
 
   // args[0] is looked up in the container's PATH after pivot_root; precompute the candidates
   // here so the child does no allocation.
-  const std::string& arg0 = p.args.at(0);
-  if (arg0.find('/') != std::string::npos) {
-    plan.execCandidates.push_back(arg0[0] == '/' ? arg0 : cleanPath(plan.cwd + "/" + arg0));
-    return;
-  }
+  plan.execCandidates = execCandidates(p.args.at(0), p.env, plan.cwd);
+}
+
+}  // namespace
+
+std::vector<std::string> execCandidates(const std::string& arg0,
+                                        const std::vector<std::string>& env,
+                                        const std::string& cwd) {
+  if (arg0.find('/') != std::string::npos)
+    return {arg0[0] == '/' ? arg0 : cleanPath(cwd + "/" + arg0)};
+  std::vector<std::string> out;
   std::string_view path = kDefaultPath;
-  for (const auto& e : p.env)
+  for (const auto& e : env)
     if (e.starts_with("PATH=")) path = std::string_view(e).substr(5);
   size_t start = 0;
   while (start <= path.size()) {
     size_t end = path.find(':', start);
     if (end == std::string_view::npos) end = path.size();
     std::string dir(path.substr(start, end - start));
-    if (dir.empty()) dir = plan.cwd;
-    if (dir[0] == '/') plan.execCandidates.push_back(cleanPath(dir + "/" + arg0));
+    if (dir.empty()) dir = cwd;
+    if (dir[0] == '/') out.push_back(cleanPath(dir + "/" + arg0));
     start = end + 1;
   }
+  return out;
 }
+
+namespace {
 
 // The container's /etc/passwd, read without following symlinks out of the rootfs and without
 // blocking on a FIFO planted in the image; "" if it is missing or not a regular file.

@@ -180,6 +180,13 @@ LaunchPlan buildPlan(const oci::Spec& spec, const PlanOptions& options);
 LaunchPlan buildExecPlan(const oci::Process& p, const std::string& rootfs,
                          std::vector<NsJoin> joins, int preserveFds);
 
+// The paths the init tries for args[0], in order: itself when it has a '/' (relative ones
+// against cwd), else each directory of env's PATH (the default PATH without one; an empty
+// entry is cwd).
+std::vector<std::string> execCandidates(const std::string& arg0,
+                                        const std::vector<std::string>& env,
+                                        const std::string& cwd);
+
 // Where the sysvisor-fs binds go among mounts: right after the last mount on /proc or /sys,
 // or at the end when there is none.
 size_t fsBindPosition(const std::vector<PlannedMount>& mounts);

@@ -131,22 +131,10 @@ std::string systemdInitPath(const std::string& rootfs, const oci::Process& proce
   const std::string rootReal = readLinkOrEmpty(ns::fdPath(link, root.get()));
   if (rootReal.empty()) return "";
   const std::string& arg0 = process.args[0];
-  std::vector<std::string> candidates;
-  if (arg0.find('/') != std::string::npos) {
-    if (arg0[0] == '/') candidates.push_back(arg0);  // relative to the cwd: not an init
-  } else {
-    std::string path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-    for (const auto& e : process.env)
-      if (e.starts_with("PATH=")) path = e.substr(5);
-    for (size_t pos = 0; pos <= path.size();) {
-      size_t end = path.find(':', pos);
-      if (end == std::string::npos) end = path.size();
-      std::string dir = path.substr(pos, end - pos);
-      if (!dir.empty() && dir[0] == '/') candidates.push_back(dir + "/" + arg0);
-      pos = end + 1;
-    }
-  }
-  for (const auto& c : candidates) {
+  if (arg0.find('/') != std::string::npos && arg0[0] != '/') return "";  // not an init
+  // The paths the init itself will try.
+  const std::string cwd = process.cwd.empty() ? "/" : ns::cleanPath(process.cwd);
+  for (const auto& c : ns::execCandidates(arg0, process.env, cwd)) {
     std::optional<UniqueFd> fd;
     try {
       fd = ns::openInRoot(root.get(), c, O_PATH);
