@@ -10,7 +10,6 @@ the system container, so `docker exec` itself does not count), in alternating or
 medians, p90 and the ratio inner/host. Not a test: nothing fails on a time. Needs root.
 """
 
-import argparse
 import os
 import statistics
 import sys
@@ -25,15 +24,7 @@ OUTER = docker_run.NAME_PREFIX + "dind-outer"
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--sysvisor", default="build/sysvisor",
-                   help="sysvisor binary (default: %(default)s, relative to cwd or repo root)")
-    p.add_argument("--rounds", type=int, default=20, help="timed rounds (default 20)")
-    p.add_argument("--warmup", type=int, default=2, help="untimed rounds first (default 2)")
-    args = p.parse_args(argv)
-    if args.rounds < 1 or args.warmup < 0:
-        p.error("rounds must be >= 1, warmup >= 0")
-    return args
+    return docker_run.parse_round_args(__doc__, argv, rounds=20, warmup=2)
 
 
 def inner_once(env):

@@ -356,6 +356,21 @@ def main(argv):
     return rc
 
 
+def parse_round_args(doc, argv, rounds, warmup):
+    """--sysvisor, --rounds and --warmup, for the benches built on this one; doc's first
+    paragraph is the description."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    p.add_argument("--sysvisor", default="build/sysvisor",
+                   help="sysvisor binary (default: %(default)s, relative to cwd or repo root)")
+    p.add_argument("--rounds", type=int, default=rounds, help=f"timed rounds (default {rounds})")
+    p.add_argument("--warmup", type=int, default=warmup,
+                   help=f"untimed rounds first (default {warmup})")
+    args = p.parse_args(argv)
+    if args.rounds < 1 or args.warmup < 0:
+        p.error("rounds must be >= 1, warmup >= 0")
+    return args
+
+
 def with_private_dockerd(sysvisor, body):
     """For the benches built on this one (dind_run.py, systemd_boot.py): runs body(e2e, env,
     spawner) with this bench's private dockerd (sysvisor-runc from the binary `sysvisor`, and

@@ -11,7 +11,6 @@ the ratio sysvisor/runc and the state systemd reached (runc's ends `degraded` on
 docker.service has failed). Not a test: nothing fails on a time. Needs root.
 """
 
-import argparse
 import os
 import statistics
 import sys
@@ -28,15 +27,7 @@ RUNC_FLAGS = ["--tmpfs", "/run", "--tmpfs", "/run/lock", "-v",
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--sysvisor", default="build/sysvisor",
-                   help="sysvisor binary (default: %(default)s, relative to cwd or repo root)")
-    p.add_argument("--rounds", type=int, default=5, help="timed rounds (default 5)")
-    p.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
-    args = p.parse_args(argv)
-    if args.rounds < 1 or args.warmup < 0:
-        p.error("rounds must be >= 1, warmup >= 0")
-    return args
+    return docker_run.parse_round_args(__doc__, argv, rounds=5, warmup=1)
 
 
 def boot_once(env, image, runtime, flags, name):

@@ -468,6 +468,17 @@ class SystemdInitTest(svtest.ContainerTest):
         os.symlink("/lib/systemd/systemd", os.path.join(b.rootfs, "sbin/init"))
         return b
 
+    def started(self, script):
+        """Creates (stdout to a file) and starts a container whose systemd is `script`, then
+        waits for it to print "ready" on its console. Returns (id, output file, state.json)."""
+        out = os.path.join(self.tmp, "console.out")
+        cid, _ = self.create(self.systemd_bundle(script), stdout=out)
+        with open(os.path.join(self.root, cid, "state.json")) as f:
+            st = json.load(f)
+        self.start(cid)
+        self.wait_text(out, "ready\n")
+        return cid, out, st
+
     def wait_text(self, path, text, timeout=10):
         deadline = time.monotonic() + timeout
         while True:
@@ -487,16 +498,11 @@ class SystemdInitTest(svtest.ContainerTest):
                   "trap 'echo got TERM >/dev/console' TERM\n"
                   'echo ready >/dev/console\n'
                   'while :; do sleep 0.05; done\n')
-        b = self.systemd_bundle(script)
-        out = os.path.join(self.tmp, "console.out")
-        cid, _ = self.create(b, stdout=out)
-        with open(os.path.join(self.root, cid, "state.json")) as f:
-            st = json.load(f)
+        cid, out, st = self.started(script)
         self.assertTrue(st["systemdInit"])
         relay, _start = st["consoleRelay"]
         with open(f"/proc/{relay}/comm") as f:
             self.assertEqual(f.read().strip(), "sv-console")
-        self.start(cid)
         got = self.wait_text(out, "ready\n")
         self.assertIn("container=sysvisor\n", got)
         self.assertIn("stdout stays stdout\n", got)
@@ -524,11 +530,7 @@ class SystemdInitTest(svtest.ContainerTest):
                   "trap 'echo HUP >/dev/console' HUP\n"
                   'echo ready >/dev/console\n'
                   'while :; do sleep 0.05; done\n')
-        b = self.systemd_bundle(script)
-        out = os.path.join(self.tmp, "console.out")
-        cid, _ = self.create(b, stdout=out)
-        self.start(cid)
-        self.wait_text(out, "ready\n")
+        cid, out, _ = self.started(script)
         self.runc_ok("kill", cid, "HUP")
         self.wait_text(out, "HUP\n")
         self.runc_ok("kill", "--all", cid, "TERM")
