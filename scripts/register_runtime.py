@@ -130,8 +130,10 @@ def main():
         print(f"register_runtime: {args.name} -> {args.path} "
               f"{'added to' if changed else 'already in'} {args.config}")
     if changed and args.reload:
+        # What `systemctl reload docker` does: dockerd re-reads "runtimes", containers stay.
         for pid in running_dockerd():
             os.kill(pid, signal.SIGHUP)
+            print(f"register_runtime: reloaded dockerd (pid {pid})")
 
 
 if __name__ == "__main__":
