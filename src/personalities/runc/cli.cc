@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "base/sealed_exe.h"
 #include "base/sys_error.h"
 #include "oci/spec.h"
 #include "personalities/runc/commands.h"
@@ -67,6 +68,16 @@ std::string commandUsage(const Command& c) {
 
 void print(int fd, const std::string& s) {
   [[maybe_unused]] auto n = ::write(fd, s.data(), s.size());
+}
+
+// The same command again, from a read-only view of the binary. The role is picked by argv[0]'s
+// name, which is not ours when we run as `sysvisor runc …`.
+void reexecReadOnly(int argc, char** argv) {
+  std::string_view self = argv[0];
+  static char role[] = "sysvisor-runc";
+  std::vector<char*> again(argv, argv + argc + 1);
+  if (self != role && !self.ends_with("/sysvisor-runc")) again[0] = role;
+  reexecFromReadOnlyExe(again.data());
 }
 
 }  // namespace
@@ -141,6 +152,9 @@ int runcMain(int argc, char** argv) {
     flags.insert(flags.end(), cmd->moreFlags.begin(), cmd->moreFlags.end());
     ParsedFlags f = parseFlags(flags, rest, cmd->stopAtPositional);
     log::debug("command {} {}", name, fmt::join(f.positionals, " "));
+    // Without a user namespace (--oci-only), a command that clones into a container first
+    // re-executes itself from a read-only view of its binary (base/sealed_exe.h).
+    if (g.ociOnly && (name == "create" || name == "run" || name == "exec")) reexecReadOnly(argc, argv);
     return cmd->run(g, f);
   } catch (const std::exception& e) {
     log::error("{}", e.what());
