@@ -36,6 +36,7 @@
 #include "base/daemon_util.h"
 #include "base/file_util.h"
 #include "base/log.h"
+#include "base/process.h"
 #include "base/sys_error.h"
 #include "base/unique_fd.h"
 #include "fusefs/fuse_fs.h"
@@ -272,6 +273,16 @@ int runDaemon(const FsOptions& o) {
   fs::ContainerTable table;
   std::set<std::string, std::less<>> ids;
   for (auto& [data, sysctls] : store.load()) {
+    // A zombie init is gone too: its container was killed (e.g. `delete --force` while this
+    // daemon was down) and only its reaper has not run yet, or never will where pid 1 reaps
+    // nothing.
+    auto st = readProcStat(data.initPid);
+    if (st && st->state == 'Z') {
+      log::info("container {}: its init {} has exited, registration dropped", data.id,
+                data.initPid);
+      store.remove(data.id);
+      continue;
+    }
     auto c = std::make_shared<fs::Container>(std::move(data), mounts);
     c->setSysctls(std::move(sysctls));
     ids.insert(c->data().id);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <capnp/rpc-twoparty.h>
 #include <cstring>
 #include <kj/async-unix.h>
@@ -152,7 +153,17 @@ int runDaemon(const MgrOptions& o) {
   Table table(alloc, dataDir.get(), prepareStoreRoots(o.dataRoot));
   table.reap();
   table.removeStoresOfGone();
-  table.save(true);
+  try {
+    table.save(true);
+  } catch (const std::system_error& e) {
+    if (e.code().value() != ENOSPC && e.code().value() != EDQUOT) throw;
+    // A full data root: the table on disk is the one just loaded (ranges reaped now are only
+    // freed on disk later, never handed out twice), so the running containers are served;
+    // every new range is refused, plainly, until there is space again.
+    log::warn("data root '{}' is full ({}): no container gets a new id range until space is "
+              "freed there",
+              o.dataRoot, e.what());
+  }
 
   // Signals are captured before the loop exists, so none is lost between start and wait.
   kj::UnixEventPort::captureSignal(SIGTERM);

@@ -125,16 +125,17 @@ kj::Promise<void> MgrService::register_(RegisterContext context) {
     std::vector<std::string> stores;
     try {
       stores = table_.ensureStores(a, fresh);
+      // A new block must be on disk before anyone uses it; a restart only changes the state.
+      table_.save(fresh);
     } catch (...) {
-      // No half-registered container: a range allocated by this call goes back to the pool.
+      // No half-registered container: a range allocated by this call goes back to the pool
+      // (also when the table could not be saved: memory and disk must agree).
       if (fresh) {
         table_.alloc().release(id, true, nowSeconds());
         table_.removeStore(id);
       }
       throw;
     }
-    // A new block must be on disk before anyone uses it; a restart only changes the state.
-    table_.save(fresh);
     fill(r.initRange(), a);
     r.setFresh(fresh);
     if (stores.size() == 2) {
@@ -151,6 +152,18 @@ kj::Promise<void> MgrService::register_(RegisterContext context) {
     }
     log::info("container {}: {} ids {}-{} (rootfs {})", id, fresh ? "allocated" : "kept",
               a.uidBase, a.uidBase + a.size - 1, rootfs);
+  } catch (const std::system_error& e) {
+    int err = e.code().value();
+    // A full data root: said plainly, with what to do (the bare errno names only a file).
+    std::string msg =
+        err == ENOSPC || err == EDQUOT
+            ? fmt::format("sysvisor-mgr's data root is full ({}): free space on that file "
+                          "system, or restart sysvisor-mgr with --data-root on a larger one, "
+                          "then create the container again",
+                          e.what())
+            : e.what();
+    log::error("container {}: {}", id, msg);
+    r.setError(msg);
   } catch (const std::exception& e) {
     log::error("container {}: {}", id, e.what());
     r.setError(e.what());

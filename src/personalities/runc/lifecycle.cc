@@ -189,6 +189,56 @@ struct CreateCleanup {
   }
 };
 
+// Fault injection for test/faults: SYSVISOR_FAULT=<step>[:stop] makes `create` (and `run`)
+// raise SIGKILL on itself at that step boundary, as `kill -9` would; ":stop" raises SIGSTOP
+// instead, so a test can kill or restart a daemon while the runtime is paused there and then
+// SIGCONT it. The variable is read once per process; unset, a fault point is one compare.
+// A name that is no step fails the create (a typo in a test must not pass silently).
+enum class FaultStep {
+  kAfterMgr,         // mgr handed out the range; nothing under --root yet
+  kAfterState,       // first state.json (no pid) written, lock held
+  kAfterCgroup,      // cgroups made, delegated, limited; exec FIFO made
+  kAfterIdmap,       // user namespace, idmapped trees, rootfs prepared (upper dir shifted)
+  kAfterClone,       // the init exists in its cgroups; maps not written yet
+  kAfterFsRegister,  // sysvisor-fs knows the container; its files not yet mounted
+  kAfterMounts,      // the init mounted everything, pivoted, waits on the FIFO; no pid saved
+  kAfterStateSave,   // state.json with the init's pid written; no pid file yet
+};
+constexpr std::string_view kFaultStepNames[] = {
+    "after-mgr",   "after-state",       "after-cgroup", "after-idmap",
+    "after-clone", "after-fs-register", "after-mounts", "after-state-save"};
+
+struct FaultPlan {
+  int step = -1;  // index into kFaultStepNames; -1: none
+  int signal = SIGKILL;
+};
+
+const FaultPlan& faultPlan() {
+  static const FaultPlan plan = [] {
+    FaultPlan p;
+    const char* env = std::getenv("SYSVISOR_FAULT");
+    if (!env || !*env) return p;
+    std::string_view v(env);
+    if (v.ends_with(":stop")) {
+      p.signal = SIGSTOP;
+      v.remove_suffix(5);
+    }
+    for (size_t i = 0; i < std::size(kFaultStepNames); ++i)
+      if (kFaultStepNames[i] == v) p.step = static_cast<int>(i);
+    if (p.step < 0)
+      throw UserError(fmt::format("SYSVISOR_FAULT=\"{}\" names no step of create (steps: {}; "
+                                  "\":stop\" suffix to stop instead of kill)",
+                                  env, fmt::join(kFaultStepNames, ", ")));
+    return p;
+  }();
+  return plan;
+}
+
+void faultPoint(FaultStep step) {
+  const FaultPlan& p = faultPlan();
+  if (p.step == static_cast<int>(step)) ::raise(p.signal);
+}
+
 int64_t unixNanos() {
   struct timespec ts {};
   ::clock_gettime(CLOCK_REALTIME, &ts);
@@ -212,6 +262,7 @@ struct Created {
 Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFifo) {
   validateContainerId(o.id);
   checkPreservedFds(o.preserveFds);
+  (void)faultPlan();  // a bad SYSVISOR_FAULT fails before anything exists
   StateStore store(g.root);
   std::string bundle = absoluteBundle(o.bundle);
   oci::Spec spec = loadSpec(bundle);
@@ -225,6 +276,7 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
   std::optional<SysContSetup> syscont;
   if (!g.ociOnly) syscont = makeSystemContainer(g, o.id, rootfs, spec);
   RangeGuard rangeGuard(g.mgrSocket, o.id, syscont && syscont->fromMgr, syscont && syscont->fresh);
+  faultPoint(FaultStep::kAfterMgr);
 
   ns::PlanOptions po;
   po.bundle = bundle;
@@ -305,6 +357,7 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
       if (d.v2 && d.mountpoint == "/sys/fs/cgroup") s.freezerDir = d.path, s.freezerV2 = true;
   }
   store.save(s);
+  faultPoint(FaultStep::kAfterState);
   // systemd moves the runtime itself into the new scope (it must never be empty); the init
   // is born there, and the runtime goes home right after the launch. Declared after
   // cleanup: it is destroyed first, so a failed create never stops a unit we are inside.
@@ -333,6 +386,7 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
     if (r != 0) throwSysError(errno, "mkfifo", fmt::format("'{}'", fifoPath));
     fifo = UniqueFd(SV_SYSCALL(::open(fifoPath.c_str(), O_PATH | O_CLOEXEC), "'{}'", fifoPath));
   }
+  faultPoint(FaultStep::kAfterCgroup);
 
   if (plan.sharedMountNs) {
     cleanup.sharedRootfs = plan.rootfs;
@@ -359,12 +413,16 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
     deviceNodes = ns::prepareDeviceNodes(plan, syscont->range.uidBase, syscont->range.gidBase);
     for (const auto& n : deviceNodes) treeFds.devices.push_back(n.get());
   }
+  faultPoint(FaultStep::kAfterIdmap);
   std::optional<ns::Launched> launched;
   {
     std::optional<cg::BirthPlace> birthPlace(std::in_place, cgroups);
     ns::LaunchCallbacks callbacks;
     // Hooks must not be born in the container's cgroups.
-    callbacks.afterClone = [&] { birthPlace.reset(); };
+    callbacks.afterClone = [&] {
+      birthPlace.reset();
+      faultPoint(FaultStep::kAfterClone);
+    };
     if (plan.hooksSync)
       callbacks.onHooks = [&](pid_t pid) {
         cleanup.hooks = &hooks;
@@ -383,11 +441,14 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
     // Between the clone and the init's first mount: the init exists and sits in its cgroups.
     if (fs)
       callbacks.onFsBinds = [&](pid_t pid) {
-        return fs->registerInit({pid, syscont->range, plan.hostname.value_or(""), createdNs});
+        auto binds = fs->registerInit({pid, syscont->range, plan.hostname.value_or(""), createdNs});
+        faultPoint(FaultStep::kAfterFsRegister);
+        return binds;
       };
     launched.emplace(ns::launchInit(plan, execFifo ? fifo.get() : -1, birthPlace->v2Fd(),
                                     treeFds, callbacks));
   }
+  faultPoint(FaultStep::kAfterMounts);
   for (const auto& path : launched->skippedFsBinds)
     log::debug("container {}: no {} in the container: sysvisor-fs's file not mounted", o.id, path);
   trees.clear();
@@ -422,6 +483,7 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
     st.sharedRootfsPath = plan.rootfs;
   }
   store.save(st);
+  faultPoint(FaultStep::kAfterStateSave);
   if (!o.pidFile.empty()) writePidFile(o.pidFile, st.pid);
   cleanup.armed = false;
   rangeGuard.armed = false;
