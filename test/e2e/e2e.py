@@ -375,8 +375,9 @@ class DockerEnv:
         self.env = dict(os.environ, DOCKER_HOST=self.host)
         self.env.pop("DOCKER_CONTEXT", None)
         self.env["DOCKER_CONFIG"] = os.path.join(base_dir, "client")
-        # Where the runc shim tells sysvisor-runc to keep its state (dockerd's exec root).
-        self.runtime_root = os.path.join(self.run_dir, f"runtime-{RUNTIME}", "moby")
+        # The runc shim tells sysvisor-runc to keep its state under dockerd's exec root, in
+        # runtime-<name>/moby; which name depends on dockerd's version (20.10: runtime-runc).
+        self.runtime_root = self.run_dir
         self.daemon = Daemon(
             "dockerd",
             [DOCKERD, "--config-file", self.config, "--data-root", self.data_root,
@@ -701,9 +702,13 @@ def remove_cgroup_parents():
 
 
 def runtime_state(root):
-    """Container ids sysvisor-runc still has state for under root."""
+    """Container ids sysvisor-runc still has state for under root (a --root dir, or dockerd's
+    exec root: then every runtime-*/moby dir in it)."""
     if not os.path.isdir(root):
         return []
+    shims = sorted(e for e in os.listdir(root) if e.startswith("runtime-"))
+    if shims:
+        return [c for e in shims for c in runtime_state(os.path.join(root, e, "moby"))]
     r = run([RUNC, "--root", root, "list", "-q"], timeout=30)
     return r.out.split() if r.rc == 0 else [f"(list failed: {r.err.strip()})"]
 
