@@ -173,9 +173,19 @@ std::string renderFile(FuseFs& fs, const Target& t, pid_t pid) {
   return t.entry->render(in);
 }
 
+// RELEASE is a background request, and the kernel lets only max_background of those (12 by
+// default) wait in the queue with the openers' OPENs and READs, first come first served: with
+// more readers than that, opens outpace releases, and the handles waiting for theirs (each
+// with its rendered text) pile up for as long as the load lasts (50 containers reading /proc
+// in a loop: +400 kB RSS a second, never given back). Room for far more than our workers can
+// have in flight keeps the backlog at what is queued at one moment.
+constexpr unsigned kMaxBackground = 1024;
+
 void opInit(void*, fuse_conn_info* conn) {
   // O_TRUNC arrives with open instead of a separate setattr (`echo 1 > /proc/sys/...`).
   if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC) conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+  conn->max_background = kMaxBackground;
+  conn->congestion_threshold = kMaxBackground * 3 / 4;
 }
 
 void opLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
