@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   # build
-  build-essential g++ meson ninja-build pkg-config
+  build-essential g++ meson ninja-build pkg-config clang-14 libclang-rt-14-dev llvm-14
   capnproto libcapnp-dev libasio-dev libfuse3-dev fuse3 libfmt-dev libcxxopts-dev
   libcap-dev libseccomp-dev nlohmann-json3-dev catch2
   # tests and bench

@@ -34,6 +34,15 @@ std::string logLine(uint64_t node, const NodeKey& k) {
   return fmt::format("{:x}\t{}\t{}\n", node, k.cid, k.path);
 }
 
+// The log is tab- and line-separated: a key with a line break (or a tab in its container id)
+// would read back as another key, or forge one. The FUSE layer never makes one (container ids
+// are plausible ids, paths are looked up in the registry or /proc/sys first); such a node is
+// still served, only not recorded.
+bool loggable(const NodeKey& k) {
+  return k.cid.find_first_of("\t\n") == std::string::npos &&
+         k.path.find('\n') == std::string::npos;
+}
+
 }  // namespace
 
 NodeTable::NodeTable(const std::string& logPath) : logPath_(logPath) {
@@ -137,7 +146,7 @@ size_t NodeTable::size() const {
 }
 
 void NodeTable::append(uint64_t node, const NodeKey& key) {
-  if (!log_) return;
+  if (!log_ || !loggable(key)) return;
   std::string line = logLine(node, key);
   ++logLines_;
   // One write per line with O_APPEND: a crash leaves at worst a torn last line, skipped on read.
@@ -149,7 +158,8 @@ void NodeTable::append(uint64_t node, const NodeKey& key) {
 void NodeTable::rewriteLocked() {
   if (logPath_.empty()) return;
   std::string text;
-  for (const auto& [node, n] : nodes_) text += logLine(node, n.key);
+  for (const auto& [node, n] : nodes_)
+    if (loggable(n.key)) text += logLine(node, n.key);
   logLines_ = nodes_.size();
   auto slash = logPath_.rfind('/');
   std::string dir = slash == std::string::npos ? "." : logPath_.substr(0, slash + 1);

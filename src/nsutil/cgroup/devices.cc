@@ -19,11 +19,17 @@ namespace sv::cg {
 namespace {
 
 // runc's libcontainer/specconv AllowedDevices: mknod of anything, the standard nodes, ptys.
-constexpr DeviceRule kDefaultAllowed[] = {
-    {true, 'c', -1, -1, "m"}, {true, 'b', -1, -1, "m"},   {true, 'c', 1, 3, "rwm"},
-    {true, 'c', 1, 8, "rwm"}, {true, 'c', 1, 7, "rwm"},   {true, 'c', 5, 0, "rwm"},
-    {true, 'c', 1, 5, "rwm"}, {true, 'c', 1, 9, "rwm"},   {true, 'c', 5, 1, "rwm"},
-    {true, 'c', 136, -1, "rwm"}, {true, 'c', 5, 2, "rwm"},
+// Plain values (DeviceRule holds a std::string, which clang cannot make constexpr).
+struct DefaultRule {
+  char type;
+  int64_t major, minor;
+  const char* access;
+};
+constexpr DefaultRule kDefaultAllowed[] = {
+    {'c', -1, -1, "m"}, {'b', -1, -1, "m"},   {'c', 1, 3, "rwm"},
+    {'c', 1, 8, "rwm"}, {'c', 1, 7, "rwm"},   {'c', 5, 0, "rwm"},
+    {'c', 1, 5, "rwm"}, {'c', 1, 9, "rwm"},   {'c', 5, 1, "rwm"},
+    {'c', 136, -1, "rwm"}, {'c', 5, 2, "rwm"},
 };
 
 std::string number(int64_t v) { return v < 0 ? "*" : std::to_string(v); }
@@ -49,7 +55,8 @@ DeviceRule parseDeviceRule(const nlohmann::json& d) {
 std::vector<DeviceRule> deviceRules(std::vector<DeviceRule> specRules,
                                     const std::vector<oci::Device>& devices) {
   std::vector<DeviceRule> rules = std::move(specRules);
-  for (const auto& r : kDefaultAllowed) rules.push_back(r);
+  for (const auto& r : kDefaultAllowed)
+    rules.push_back({true, r.type, r.major, r.minor, r.access});
   for (const auto& d : devices) {
     if (d.type == 'p') continue;
     rules.push_back({true, d.type == 'b' ? 'b' : 'c', d.major, d.minor, "rwm"});

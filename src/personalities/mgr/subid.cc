@@ -122,8 +122,10 @@ std::vector<SubidEntry> parseSubid(std::string_view text) {
 
 EnsureResult ensureEntry(std::string_view text, std::string_view name, uint64_t count,
                          const SubidLimits& limits, std::string_view path) {
-  // A name with ':' or a line break would write a line that means something else.
-  if (name.empty() || name.find_first_of(":\n") != std::string_view::npos || trim(name) != name) {
+  // A name with ':' or a line break would write a line that means something else, and one
+  // starting with '#' a comment that reserves nothing.
+  if (name.empty() || name.find_first_of(":\n") != std::string_view::npos || trim(name) != name ||
+      name.front() == '#') {
     throw std::runtime_error(
         fmt::format("cannot add '{}' to {}: not a valid user name", name, path));
   }

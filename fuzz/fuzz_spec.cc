@@ -1,0 +1,64 @@
+// config.json → oci::parseSpec → the OCI launch planner (ns::buildPlan), as `sysvisor-runc
+// create --oci-only` does with a bundle. Expected refusals are SpecError and UserError; any
+// other exception, a sanitizer report or a hang is a finding.
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "base/sys_error.h"
+#include "fuzz/fuzz_util.h"
+#include "nsutil/plan.h"
+#include "oci/spec.h"
+
+namespace {
+
+// A bundle with an empty rootfs: the planner resolves root.path against it.
+const std::string& bundle() {
+  static const std::string dir = [] {
+    std::string b = sv::fuzz::scratch().fresh("bundle");
+    std::filesystem::create_directories(b + "/rootfs/etc");
+    return b;
+  }();
+  return dir;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  sv::fuzz::quietLogs();
+  std::string text(reinterpret_cast<const char*>(data), size);
+  sv::oci::Spec spec;
+  try {
+    spec = sv::oci::parseSpec(text);
+  } catch (const sv::oci::SpecError&) {
+    return 0;
+  }
+  // What parsed must be one of the spec's namespaces, capabilities and rlimits.
+  if (spec.linux) {
+    for (const auto& n : spec.linux->namespaces) {
+      auto back = sv::oci::nsTypeFromName(sv::oci::nsName(n.type));
+      SV_FUZZ_CHECK(back && *back == n.type, sv::oci::nsName(n.type));
+    }
+  }
+  if (spec.process) {
+    for (const auto& r : spec.process->rlimits)
+      SV_FUZZ_CHECK(sv::oci::rlimitFromName(sv::oci::rlimitName(r.resource)) == r.resource,
+                    sv::oci::rlimitName(r.resource));
+  }
+  // The planner on the bundle's own rootfs whatever root.path says (a missing rootfs is only
+  // the first of its refusals).
+  spec.root.path = "rootfs";
+  sv::ns::PlanOptions options;
+  options.bundle = bundle();
+  try {
+    sv::ns::LaunchPlan plan = sv::ns::buildPlan(spec, options);
+    SV_FUZZ_CHECK(plan.rootfs == bundle() + "/rootfs", plan.rootfs);
+    SV_FUZZ_CHECK(plan.fsBindsAt <= plan.mounts.size(), "");
+    for (const auto& m : plan.mounts)
+      SV_FUZZ_CHECK(!m.destination.empty() && m.destination[0] == '/', m.destination);
+  } catch (const sv::oci::SpecError&) {
+  } catch (const sv::UserError&) {
+  }
+  return 0;
+}
