@@ -39,6 +39,19 @@ namespace {
 
 constexpr uint32_t kStart = 1000000;
 
+// True once something accepts connections on the socket at path (the file appears at bind(),
+// before listen(): waiting for the file alone races with the server).
+bool listening(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  for (int i = 0; i < 1000; ++i, ::usleep(2000)) {
+    sv::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) return true;
+  }
+  return false;
+}
+
 // The real service in a child process, serving until killed.
 class ServiceProcess {
  public:
@@ -58,8 +71,7 @@ class ServiceProcess {
       }
       ::_exit(1);
     }
-    for (int i = 0; i < 500 && ::access(socket.c_str(), F_OK) != 0; ++i) ::usleep(2000);
-    REQUIRE(::access(socket.c_str(), F_OK) == 0);
+    REQUIRE(listening(socket));
   }
   ~ServiceProcess() {
     ::kill(pid_, SIGKILL);
@@ -158,7 +170,7 @@ TEST_CASE("a daemon's exception is a RemoteError with its reason", "[ipc]") {
     }
     ::_exit(1);
   }
-  for (int i = 0; i < 500 && ::access(path.c_str(), F_OK) != 0; ++i) ::usleep(2000);
+  REQUIRE(listening(path));
   MgrClient client(path);
   std::string msg = sv::test::errorOf<RemoteError>([&] { client.status(); });
   CHECK_THAT(msg, Catch::Contains("the table is on fire"));
@@ -270,7 +282,7 @@ TEST_CASE("sysvisor-fs: register, status and unregister round trip", "[ipc]") {
     }
     ::_exit(1);
   }
-  for (int i = 0; i < 500 && ::access(path.c_str(), F_OK) != 0; ++i) ::usleep(2000);
+  REQUIRE(listening(path));
   FsClient client(path);
   sv::ipc::ContainerData data;
   data.id = "alpha";
