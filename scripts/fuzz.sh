@@ -20,15 +20,5 @@ options=(
   -Doptimization=1 -Ddebug=true -Db_ndebug=false
 )
 
-if [[ -f $BUILD_DIR/meson-private/coredata.dat ]]; then
-  meson setup --reconfigure "$BUILD_DIR" "${options[@]}"
-else
-  # A half-configured directory (a failed first setup) cannot be reconfigured: start over, but
-  # only remove a directory that meson made.
-  if [[ -d $BUILD_DIR/meson-private || -d $BUILD_DIR/meson-logs ]]; then
-    rm -rf "$BUILD_DIR"
-  fi
-  meson setup "$BUILD_DIR" "${options[@]}"
-fi
 # Only the targets (and the libraries they link), not the ASan build of the sysvisor binary.
-ninja -C "$BUILD_DIR" fuzz-targets
+BUILD_TARGETS=fuzz-targets BUILD_DIR=$BUILD_DIR exec bash scripts/build.sh "${options[@]}"

@@ -5,16 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DIR=build-asan
-# -O1 keeps the reports' stacks readable; debug info gives them file:line.
-# gcc warns falsely about kj::Maybe under the sanitizers (-Wmaybe-uninitialized in kj/common.h).
-opts=(-Db_sanitize=address,undefined -Doptimization=1 -Ddebug=true -Dcpp_args=-Wno-maybe-uninitialized)
-if [[ -f $DIR/meson-private/coredata.dat ]]; then
-  meson setup --reconfigure "${opts[@]}" "$DIR"
-else
-  if [[ -d $DIR/meson-private || -d $DIR/meson-logs ]]; then
-    rm -rf "$DIR"
-  fi
-  meson setup "${opts[@]}" "$DIR"
-fi
-ninja -C "$DIR"
+# -O1 keeps the reports' stacks readable; debug info gives them file:line. gcc warns falsely
+# about kj::Maybe under the sanitizers (-Wmaybe-uninitialized in kj/common.h).
+BUILD_DIR=build-asan exec bash scripts/build.sh -Db_sanitize=address,undefined -Doptimization=1 \
+  -Ddebug=true -Dcpp_args=-Wno-maybe-uninitialized

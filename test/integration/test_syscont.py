@@ -10,7 +10,6 @@ import atexit
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -21,6 +20,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from test_mgr import Mgr, BIN, BLOCK  # noqa: E402
+from fs_daemon import FsDaemon  # noqa: E402
 
 # One private mgr for the module, started before svtest reads SV_RUNC_GLOBAL_ARGS.
 _MGR_DIR = tempfile.mkdtemp(prefix="svit-sc-mgr-")
@@ -28,60 +28,6 @@ MGR = Mgr(_MGR_DIR)
 MGR.start()
 atexit.register(shutil.rmtree, _MGR_DIR, True)
 atexit.register(MGR.stop)
-class FsDaemon:
-    """A private sysvisor-fs: its FUSE mount, socket, run dir and log under `d`."""
-
-    def __init__(self, d):
-        self.paths = {k: os.path.join(d, k) for k in ("mnt", "run", "fs.sock", "fs.log")}
-        for k in ("mnt", "run"):
-            os.makedirs(self.paths[k], exist_ok=True)
-        self.proc = None
-
-    def flags(self):
-        p = self.paths
-        return ["--mountpoint", p["mnt"], "--socket", p["fs.sock"], "--run-dir", p["run"],
-                "--log", p["fs.log"]]
-
-    def start(self):
-        self.proc = subprocess.Popen([BIN, "fs", *self.flags()], stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while self.status() is None:
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"sysvisor-fs did not start: {self.log()}")
-            time.sleep(0.02)
-
-    def status(self):
-        r = subprocess.run([BIN, "fs", "status", "--json", "--socket", self.paths["fs.sock"]],
-                           capture_output=True, text=True, timeout=10)
-        return json.loads(r.stdout) if r.returncode == 0 else None
-
-    def ids(self):
-        return [c["id"] for c in self.status()["containers"]]
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(10)
-        self.proc = None
-        # With registrations left, the daemon leaves its mount to its fd holder: both go.
-        with open("/proc/self/mountinfo") as f:
-            if self.paths["mnt"] in f.read():
-                subprocess.run(["umount", "-l", self.paths["mnt"]])
-        try:
-            with open(os.path.join(self.paths["run"], "fs", "holder.pid")) as f:
-                os.kill(int(f.read()), signal.SIGKILL)
-        except (OSError, ValueError):
-            pass
-
-    def log(self):
-        try:
-            with open(self.paths["fs.log"]) as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
-
-
 # One private sysvisor-fs too: system containers register with it at create.
 _FS_DIR = tempfile.mkdtemp(prefix="svit-sc-fs-")
 FS = FsDaemon(_FS_DIR)
