@@ -203,6 +203,42 @@ class FaultTest(svtest.ContainerTest):
                 # ...and five more get ranges nobody holds.
                 self.create_five_more()
 
+    def test_killed_with_its_rootfs_shifted_delete_shifts_it_back(self):
+        # A rootfs inside an overlay cannot be idmapped, so the runtime chowns it to the range
+        # (the same walk as a Docker upper dir). It records the directory before it starts, so
+        # a runtime killed during or after the shift leaves a state `delete --force` undoes.
+        lower, upper, work, merged = (os.path.join(self.tmp, d)
+                                      for d in ("lower", "upper", "work", "merged"))
+        for d in (upper, work, merged):
+            os.mkdir(d)
+        b = self.sc_bundle("true")
+        shutil.copytree(b.rootfs, os.path.join(lower, "rootfs"), symlinks=True)
+        subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
+                        f"lowerdir={lower},upperdir={upper},workdir={work}", merged], check=True)
+        self.allowed_mounts.add(merged)
+        self.host_cleanup.append(lambda: subprocess.run(["umount", merged], check=True))
+        rootfs = os.path.join(merged, "rootfs")
+        b.spec["root"]["path"] = rootfs
+        b.save()
+        busybox = os.path.join(rootfs, "bin", "busybox")
+        for step in ("after-state", "after-idmap"):
+            with self.subTest(step=step):
+                cid = self.new_id("shift")
+                r = self.faulted_create(b, cid, step)
+                self.assertEqual(r.rc, -signal.SIGKILL, r)
+                base = self.mgr_table()[cid]["uidBase"]
+                with open(os.path.join(self.root, cid, "state.json")) as f:
+                    recorded = json.load(f).get("shiftedUpper")
+                if step == "after-idmap":
+                    self.assertEqual(os.stat(busybox).st_uid, base, "not shifted: no test")
+                    self.assertEqual(recorded, rootfs)
+                self.runc_ok("delete", "--force", cid)
+                self.assert_gone(cid, b.path)
+                st = os.stat(busybox)
+                self.assertEqual((st.st_uid, st.st_gid), (0, 0), f"{step}: left shifted")
+                self.assertEqual(os.stat(os.path.join(lower, "rootfs", "bin", "busybox")).st_uid,
+                                 0)
+
     def test_daemons_killed_at_each_step_of_create(self):
         # The runtime stopped at each step while mgr or fs is killed -9 and restarted, then
         # continued: the create either completes and the container works, or fails saying

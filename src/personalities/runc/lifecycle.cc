@@ -402,14 +402,15 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
   UniqueFd rootfsTree;
   std::vector<UniqueFd> deviceNodes;
   if (syscont) {
-    SysContRootfs r = prepareSystemRootfs(plan.rootfs, userns.get(), syscont->range);
-    rootfsTree = std::move(r.rootfsTree);
-    treeFds.rootfs = rootfsTree.get();
-    if (!r.shiftedUpper.empty()) {
-      s.shiftedUpper = r.shiftedUpper;
+    // Recorded before the shift starts (see prepareSystemRootfs).
+    auto willShift = [&](const std::string& dir) {
+      s.shiftedUpper = dir;
       cleanup.shifted = &s;
       store.save(s);
-    }
+    };
+    SysContRootfs r = prepareSystemRootfs(plan.rootfs, userns.get(), syscont->range, willShift);
+    rootfsTree = std::move(r.rootfsTree);
+    treeFds.rootfs = rootfsTree.get();
     deviceNodes = ns::prepareDeviceNodes(plan, syscont->range.uidBase, syscont->range.gidBase);
     for (const auto& n : deviceNodes) treeFds.devices.push_back(n.get());
   }

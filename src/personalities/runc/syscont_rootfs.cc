@@ -15,7 +15,8 @@
 
 namespace sv::runc {
 
-SysContRootfs prepareSystemRootfs(const std::string& rootfs, int userns, const IdRange& range) {
+SysContRootfs prepareSystemRootfs(const std::string& rootfs, int userns, const IdRange& range,
+                                  const std::function<void(const std::string&)>& willShift) {
   SysContRootfs out;
   // A rootfs the engine already made for this range (Docker's userns-remap chowns its layers
   // to the remapped root) needs no idmapping; shifting it again would be wrong.
@@ -40,6 +41,7 @@ SysContRootfs prepareSystemRootfs(const std::string& rootfs, int userns, const I
     }
     // No idmapped mounts here: chown the rootfs to the range for as long as the container
     // lives (shifted back at delete, like an upper dir). Every file is touched, every time.
+    willShift(rootfs);
     auto t0 = std::chrono::steady_clock::now();
     ns::ShiftStats n = ns::shiftIds(rootfs, 0, range.size, static_cast<int64_t>(range.uidBase));
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -55,10 +57,12 @@ SysContRootfs prepareSystemRootfs(const std::string& rootfs, int userns, const I
     // Our own overlay from the container's last run: `docker restart` keeps the rootfs mounted
     // between delete and create. Its layers are idmapped for this id's range, which mgr keeps
     // for the id; only the upper dir (shifted back at delete) needs shifting again.
+    willShift(ov->upper);
     ns::shiftIds(ov->upper, 0, range.size, static_cast<int64_t>(range.uidBase));
     out.shiftedUpper = ov->upper;
     return out;
   }
+  willShift(ov->upper);
   ns::shiftIds(ov->upper, 0, range.size, static_cast<int64_t>(range.uidBase));
   try {
     ns::remountOverlayIdmapped(*ov, userns);

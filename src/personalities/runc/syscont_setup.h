@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -100,7 +101,11 @@ struct SysContRootfs {
   std::string shiftedUpper;
 };
 // userns: a user namespace with the container's maps (idmaps the layers or the clone).
-SysContRootfs prepareSystemRootfs(const std::string& rootfs, int userns, const IdRange& range);
+// willShift(dir) runs before a directory is shifted, to record it: a runtime killed during or
+// right after the shift leaves a state that `delete --force` shifts back (shifting either way
+// touches only ids in the range it moves from, so a partial or repeated shift is undone too).
+SysContRootfs prepareSystemRootfs(const std::string& rootfs, int userns, const IdRange& range,
+                                  const std::function<void(const std::string&)>& willShift);
 // The upper dir back to 0-based ids (delete, pause) or to the range again (resume); a no-op
 // for a state without one. Throws SysError.
 void shiftUpperBack(const ContainerState& s);
