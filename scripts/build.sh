@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Configure (or reconfigure) and build sysvisor in ./build (override with BUILD_DIR).
 # usage: build.sh [meson options...]; BUILD_TARGETS limits what ninja builds (default: all).
-# scripts/sanitize.sh and scripts/fuzz.sh build their directories through this too.
+# scripts/sanitize.sh builds its directory through this too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

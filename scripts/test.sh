@@ -12,12 +12,10 @@ bash scripts/build.sh
 # The Debian package, for the `package` test and the install test (test_deb_install). A failed
 # build fails those tests (no package), not the whole run.
 bash scripts/package.sh || echo "test.sh: the Debian package did not build (see build-deb/build.log)" >&2
-# The ASan+UBSan build the `sanitize` suite runs, and the libFuzzer targets of the `fuzz` suite
-# (clang). A failed build fails those suites (their programs are missing), not the whole run.
+# The ASan+UBSan build (clang) the `sanitize` and `fuzz` suites run. A failed build fails those
+# suites (their programs are missing), not the whole run.
 bash scripts/sanitize.sh > "$BUILD_DIR/sanitize-build.log" 2>&1 ||
   { tail -n 30 "$BUILD_DIR/sanitize-build.log"; echo "test.sh: the sanitized build failed (see above)" >&2; }
-bash scripts/fuzz.sh > "$BUILD_DIR/fuzz-build.log" 2>&1 ||
-  { tail -n 30 "$BUILD_DIR/fuzz-build.log"; echo "test.sh: the fuzz build failed (see above)" >&2; }
 
 set +e
 meson test -C "$BUILD_DIR" --print-errorlogs "$@"

@@ -817,13 +817,14 @@ class SystemdMixin:
 
     def wait_running(self, name, timeout=120):
         """`systemctl is-system-running --wait` until systemd answers (its bus appears a moment
-        after the start); fails with the failed units if the answer is not `running`."""
+        after the start: until then systemctl says nothing, or `offline`); fails with the failed
+        units if the answer is not `running`."""
         deadline = time.monotonic() + timeout
         while True:
             r = self.docker("exec", name, "systemctl", "is-system-running", "--wait",
                             timeout=timeout)
             state = r.out.strip()
-            if state:
+            if state and state != "offline":
                 break
             if time.monotonic() > deadline:
                 self.fail(f"systemd in {name} never answered: {r!r}\n{self.logs(name)[-3000:]}")

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Runs one libFuzzer target of build-fuzz (scripts/fuzz.sh builds it) for the fuzz suite.
+"""Runs one libFuzzer target of build-san (scripts/sanitize.sh builds it) for the fuzz suite.
 
 First every input of fuzz/regressions/<target>/ (crashes found before: each must pass now),
 then fuzzing for a bounded time on the seeds of fuzz/corpus/<target>/. New corpus entries go to
@@ -7,7 +7,7 @@ a temporary directory, never into the repository; the seed and regression direct
 read. Prints the executions run. A crash fails the test and leaves its input where the message
 says (copy it into fuzz/regressions/<target>/ once the bug is fixed).
 
-Environment: FUZZ_BUILD_DIR (default <source>/build-fuzz), FUZZ_TIME (seconds, default 40).
+Environment: FUZZ_BUILD_DIR (default <source>/build-san), FUZZ_TIME (seconds, default 40).
 """
 import argparse
 import os
@@ -38,12 +38,12 @@ def main():
     args = ap.parse_args()
 
     src = pathlib.Path(args.source_root)
-    build = pathlib.Path(os.environ.get("FUZZ_BUILD_DIR", "build-fuzz"))
+    build = pathlib.Path(os.environ.get("FUZZ_BUILD_DIR", "build-san"))
     if not build.is_absolute():
         build = src / build
     binary = build / "fuzz" / args.target
     if not os.access(binary, os.X_OK):
-        fail(f"{binary} is missing: build the fuzz targets first with scripts/fuzz.sh "
+        fail(f"{binary} is missing: build the fuzz targets first with scripts/sanitize.sh "
              f"(FUZZ_BUILD_DIR={build})")
     seeds = src / "fuzz" / "corpus" / args.target
     regressions = src / "fuzz" / "regressions" / args.target

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Runs one test program against the ASan+UBSan build (scripts/sanitize.sh) and fails if any
-process of it reported an error, even one whose exit code nobody checked (a daemon, a runtime
-child, a relay).
+"""Runs one test program against the ASan+UBSan build (build-san, scripts/sanitize.sh) and fails
+if any process of it reported an error, even one whose exit code nobody checked (a daemon, a
+runtime child, a relay).
 
 usage: run_sanitized.py <program> [args...]
 
@@ -34,6 +34,10 @@ def main():
     common = "halt_on_error=1:print_stacktrace=1"
     env["ASAN_OPTIONS"] = f"{common}:log_path={logs}/asan:detect_leaks=1:abort_on_error=0"
     env["UBSAN_OPTIONS"] = f"{common}:log_path={logs}/ubsan"
+    # Reports with function names and lines (llvm-14 is in scripts/deps.sh).
+    symbolizer = "/usr/lib/llvm-14/bin/llvm-symbolizer"
+    if os.access(symbolizer, os.X_OK):
+        env["ASAN_SYMBOLIZER_PATH"] = symbolizer
     env["LSAN_OPTIONS"] = f"suppressions={os.path.dirname(os.path.abspath(__file__))}/lsan.supp"
     try:
         rc = subprocess.call(sys.argv[1:], env=env)
