@@ -661,7 +661,7 @@ TEST_CASE("seccomp: a spec without a profile stays without one", "[syscont]") {
   CHECK(spec.linux->seccompJson.empty());
 }
 
-TEST_CASE("seccomp: the rewritten profile compiles and lets the syscalls through", "[syscont]") {
+TEST_CASE("seccomp: the rewritten profile compiles and lets the syscalls through", "[syscont][filter]") {
   auto before = parse(dockerJson());
   auto spec = before;
   toSystemContainer(spec, fromMgr());
