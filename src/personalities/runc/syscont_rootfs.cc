@@ -50,7 +50,6 @@ SysContRootfs prepareSystemRootfs(const std::string& rootfs, int userns, const I
     log::warn("rootfs '{}': its filesystem cannot be idmapped, so its {} files were chowned to "
               "the container's range instead (slow: {} ms; they are chowned back at delete)",
               rootfs, n.files, ms);
-    out.shiftedUpper = rootfs;
     return out;
   }
   if (ov->lowersByFd) {
@@ -59,7 +58,6 @@ SysContRootfs prepareSystemRootfs(const std::string& rootfs, int userns, const I
     // for the id; only the upper dir (shifted back at delete) needs shifting again.
     willShift(ov->upper);
     ns::shiftIds(ov->upper, 0, range.size, static_cast<int64_t>(range.uidBase));
-    out.shiftedUpper = ov->upper;
     return out;
   }
   willShift(ov->upper);
@@ -70,7 +68,6 @@ SysContRootfs prepareSystemRootfs(const std::string& rootfs, int userns, const I
     ns::shiftIds(ov->upper, range.uidBase, range.size, -static_cast<int64_t>(range.uidBase));
     throw;
   }
-  out.shiftedUpper = ov->upper;
   return out;
 }
 

@@ -93,12 +93,12 @@ void unregisterFs(const std::string& socket, const std::string& id) noexcept;
 
 // The rootfs, made to show image files as root-owned inside without copying them:
 // - an overlay (Docker's, containerd's, Podman's) is replaced by the same overlay with idmapped
-//   lower layers, its upper dir shifted to the container's range (shiftedUpper names it, to
-//   shift back at pause and delete so `docker commit` and `docker diff` see 0-based files);
+//   lower layers, its upper dir shifted to the container's range (willShift names it, for the
+//   state: shifted back at pause and delete so `docker commit` and `docker diff` see 0-based
+//   files);
 // - anything else gets an idmapped clone (rootfsTree) that the init mounts in its place.
 struct SysContRootfs {
   UniqueFd rootfsTree;
-  std::string shiftedUpper;
 };
 // userns: a user namespace with the container's maps (idmaps the layers or the clone).
 // willShift(dir) runs before a directory is shifted, to record it: a runtime killed during or
