@@ -504,10 +504,12 @@ class BlockDevices(EscapeTest):
         self.assertNotEqual(kv.get("mount_node"), "0", r.out)
 
     def test_mount_a_passed_in_loop_device(self):
-        # The strongest configuration: the admin hands the container a block device (docker
-        # --device). Root inside may use the device (a linux.devices entry is allowed rwm, as
-        # with runc), but not mount its filesystem (ext4 is not mountable in a user namespace:
-        # a crafted image would attack the host kernel's ext4 driver).
+        # The strongest configuration: the admin hands the container a block device, read-only
+        # as `docker run --device /dev/loopN:/dev/sves-loop:r` does it (the node in
+        # linux.devices, an "r" rule in linux.resources.devices). Root inside may read the
+        # device, but not write it (the node alone grants nothing, as with runc and crun), nor
+        # mount its filesystem (ext4 is not mountable in a user namespace: a crafted image would
+        # attack the host kernel's ext4 driver).
         img = os.path.join(self.tmp, "disk.img")
         with open(img, "wb") as f:
             f.truncate(8 << 20)
@@ -521,17 +523,21 @@ class BlockDevices(EscapeTest):
         b = self.sc_bundle("id")
         b.spec["linux"]["devices"] = [{"path": "/dev/sves-loop", "type": "b", "major": maj,
                                        "minor": mnr, "fileMode": 0o660, "uid": 0, "gid": 0}]
+        b.spec["linux"]["resources"]["devices"].append(
+            {"allow": True, "type": "b", "major": maj, "minor": mnr, "access": "r"})
         b.save()
         b.set_args(self.script(b, (
             "mkdir -p /mnt/d\n"
             "mount -t ext4 /dev/sves-loop /mnt/d 2>/dev/null; echo mount=$?\n"
             "mount -t ext4 -o ro /dev/sves-loop /mnt/d 2>/dev/null; echo mount_ro=$?\n"
-            "/probe cat /dev/sves-loop | head -c 4096 >/dev/null; echo read=$?\n")))
+            "/probe cat /dev/sves-loop | head -c 4096 >/dev/null; echo read=$?\n"
+            "/probe write /dev/sves-loop x | sed 's/^errno=/write_errno=/'\n")))
         r = self.run_container(b)
         kv = parse_kv(r.out)
         self.assertNotEqual(kv.get("mount"), "0", r.out)
         self.assertNotEqual(kv.get("mount_ro"), "0", r.out)
         self.assertEqual(kv.get("read"), "0", r.out)  # the device itself is usable
+        self.assertEqual(kv.get("write_errno"), str(errno.EPERM), r.out)
         self.assertEqual(sha256(img), digest)
 
 

@@ -92,26 +92,19 @@ TEST_CASE("refuseSharedRoots: hierarchy roots and the runtime's own cgroup are r
   CHECK_NOTHROW(cg::refuseSharedRoots(cg::resolvePaths(layout(kHybrid), "/docker/x", "x", kSelf)));
 }
 
-TEST_CASE("deviceRules: spec rules, then runc's allow list, then linux.devices", "[cgroup]") {
-  oci::Device fuse;
-  fuse.type = 'c';
-  fuse.path = "/dev/fuse";
-  fuse.major = 10;
-  fuse.minor = 229;
+TEST_CASE("deviceRules: spec rules, then runc's allow list", "[cgroup]") {
   auto rules = cg::deviceRules(
-      R"({"devices":[{"allow":false,"access":"rwm"},{"allow":true,"type":"b","major":8,"access":"r"}]})",
-      {fuse});
-  REQUIRE(rules.size() == 2 + 11 + 1);
+      R"({"devices":[{"allow":false,"access":"rwm"},{"allow":true,"type":"b","major":8,"access":"r"}]})");
+  REQUIRE(rules.size() == 2 + 11);
   CHECK(cg::v1RuleText(rules[0]) == "a");
   CHECK_FALSE(rules[0].allow);
   CHECK(cg::v1RuleText(rules[1]) == "b 8:* r");
   CHECK(cg::v1RuleText(rules[2]) == "c *:* m");
   CHECK(cg::v1RuleText(rules[4]) == "c 1:3 rwm");
-  CHECK(cg::v1RuleText(rules.back()) == "c 10:229 rwm");
-  CHECK(rules.back().allow);
-  CHECK_THROWS_AS(cg::deviceRules(R"({"devices":[{"type":"x"}]})", {}), UserError);
-  CHECK_THROWS_AS(cg::deviceRules(R"({"devices":[{"access":"rwx"}]})", {}), UserError);
-  CHECK(cg::deviceRules("", {}).size() == 11);
+  CHECK(cg::v1RuleText(rules.back()) == "c 5:2 rwm");
+  CHECK_THROWS_AS(cg::deviceRules(R"({"devices":[{"type":"x"}]})"), UserError);
+  CHECK_THROWS_AS(cg::deviceRules(R"({"devices":[{"access":"rwx"}]})"), UserError);
+  CHECK(cg::deviceRules("").size() == 11);
 }
 
 TEST_CASE("applyDevicesV1 writes deny and allow rules in order to a fake cgroup", "[cgroup]") {
@@ -734,19 +727,19 @@ bool allows(const std::vector<cg::DeviceRule>& rules, char type, uint32_t major,
 }  // namespace
 
 TEST_CASE("device program: runc's default list after a deny-all", "[cgroup][bpf]") {
-  oci::Device fuse;
-  fuse.type = 'c';
-  fuse.path = "/dev/fuse";
-  fuse.major = 10;
-  fuse.minor = 229;
-  auto rules = cg::deviceRules(R"({"devices":[{"allow":false,"access":"rwm"}]})", {fuse});
+  // Docker's `--device /dev/fuse:/dev/fuse:r`: the node is in linux.devices, the "r" rule in
+  // linux.resources.devices; the node's presence grants nothing more.
+  auto rules = cg::deviceRules(
+      R"({"devices":[{"allow":false,"access":"rwm"},)"
+      R"({"allow":true,"type":"c","major":10,"minor":229,"access":"r"}]})");
   auto policy = cg::devicePolicy(rules);
   CHECK_FALSE(policy.defaultAllow);
   CHECK(allows(rules, 'c', 1, 3, "rw"));  // /dev/null
   CHECK(allows(rules, 'c', 1, 3, "rwm"));
   CHECK(allows(rules, 'c', 5, 1, "r"));         // /dev/console
   CHECK(allows(rules, 'c', 136, 4, "rw"));      // a pty
-  CHECK(allows(rules, 'c', 10, 229, "rw"));     // linux.devices
+  CHECK(allows(rules, 'c', 10, 229, "r"));      // the spec's read-only rule
+  CHECK_FALSE(allows(rules, 'c', 10, 229, "w"));
   CHECK_FALSE(allows(rules, 'c', 1, 11, "r"));  // /dev/kmsg
   CHECK(allows(rules, 'c', 99, 1, "m"));        // "c *:* m"
   CHECK_FALSE(allows(rules, 'c', 99, 1, "rm"));

@@ -12,7 +12,6 @@
 #include "nsutil/cgroup/cgroup.h"
 #include "nsutil/cgroup/devices_bpf.h"
 #include "nsutil/cgroup/resources.h"
-#include "oci/spec.h"
 
 namespace sv::cg {
 
@@ -52,21 +51,15 @@ DeviceRule parseDeviceRule(const nlohmann::json& d) {
   return r;
 }
 
-std::vector<DeviceRule> deviceRules(std::vector<DeviceRule> specRules,
-                                    const std::vector<oci::Device>& devices) {
+std::vector<DeviceRule> deviceRules(std::vector<DeviceRule> specRules) {
   std::vector<DeviceRule> rules = std::move(specRules);
   for (const auto& r : kDefaultAllowed)
     rules.push_back({true, r.type, r.major, r.minor, r.access});
-  for (const auto& d : devices) {
-    if (d.type == 'p') continue;
-    rules.push_back({true, d.type == 'b' ? 'b' : 'c', d.major, d.minor, "rwm"});
-  }
   return rules;
 }
 
-std::vector<DeviceRule> deviceRules(const std::string& resourcesJson,
-                                    const std::vector<oci::Device>& devices) {
-  return deviceRules(parseResources(resourcesJson).devices, devices);
+std::vector<DeviceRule> deviceRules(const std::string& resourcesJson) {
+  return deviceRules(parseResources(resourcesJson).devices);
 }
 
 std::string v1RuleText(const DeviceRule& r) {

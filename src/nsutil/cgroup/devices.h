@@ -8,7 +8,6 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "oci/spec.h"
 
 namespace sv::cg {
 
@@ -21,12 +20,12 @@ struct DeviceRule {
 };
 
 // The spec's rules (linux.resources.devices, see Resources::devices), then runc's default
-// allow list, then an allow rule per linux.devices node: the order runc applies them in.
-std::vector<DeviceRule> deviceRules(std::vector<DeviceRule> specRules,
-                                    const std::vector<oci::Device>& devices);
+// allow list, in the order runc applies them. A linux.devices node gets no rule of its own
+// (neither runc nor crun adds one): Docker's `--device /dev/x:r` writes the "r" rule into
+// linux.resources.devices, and an rwm rule here would make it writable.
+std::vector<DeviceRule> deviceRules(std::vector<DeviceRule> specRules);
 // The same from the raw linux.resources JSON.
-std::vector<DeviceRule> deviceRules(const std::string& resourcesJson,
-                                    const std::vector<oci::Device>& devices);
+std::vector<DeviceRule> deviceRules(const std::string& resourcesJson);
 
 // One entry of linux.resources.devices; throws UserError for a bad type or access.
 DeviceRule parseDeviceRule(const nlohmann::json& entry);

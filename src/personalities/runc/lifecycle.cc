@@ -315,8 +315,7 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
   const nlohmann::json absent;  // without "linux"
   cg::Resources resources = cg::readResources(spec.linux ? spec.linux->resources : absent);
   for (const auto& w : resources.warnings) log::warn("{}", w);
-  std::vector<cg::DeviceRule> deviceRules = cg::deviceRules(
-      resources.devices, spec.linux ? spec.linux->devices : std::vector<oci::Device>{});
+  std::vector<cg::DeviceRule> deviceRules = cg::deviceRules(resources.devices);
 
   oci::Hooks hooks = oci::readHooks(std::move(spec.hooks));
   plan.seccomp = compileSeccomp(store, spec.linux ? spec.linux->seccomp : absent);
