@@ -2,6 +2,9 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -18,8 +21,18 @@ namespace {
 constexpr std::array<std::string_view, 5> kControllers = {"memory", "cpu", "cpuacct", "cpuset",
                                                           "blkio"};
 
-UniqueFd openDir(const std::string& path) {
-  return UniqueFd(::open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+// The cgroup directory `path` ("/docker/<id>", from a /proc/<pid>/cgroup line or the runtime)
+// strictly beneath the hierarchy's mount point: a ".." or a symlink cannot make sysvisor-fs
+// read another cgroup's (or any host directory's) files for a container. Invalid: not found.
+UniqueFd openCgroupDir(const std::string& mountPoint, std::string_view path) {
+  UniqueFd top(::open(mountPoint.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!top) return top;
+  while (path.starts_with('/')) path.remove_prefix(1);
+  std::string rel = path.empty() ? std::string(".") : std::string(path);
+  open_how how{};
+  how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
+  return UniqueFd(static_cast<int>(::syscall(SYS_openat2, top.get(), rel.c_str(), &how, sizeof how)));
 }
 
 // Appends the numbers of a "tasks"/"cgroup.threads" file of dir and of every cgroup below it.
@@ -94,7 +107,7 @@ Container::Container(ContainerData data, const CgroupMounts& mounts) : data_(std
     std::string_view ctrls = std::string_view(line).substr(c1 + 1, c2 - c1 - 1);
     std::string path = line.substr(c2 + 1);
     if (ctrls.empty()) {
-      if (!mounts.v2.empty() && !v2_) v2_ = openDir(mounts.v2 + path);
+      if (!mounts.v2.empty() && !v2_) v2_ = openCgroupDir(mounts.v2, path);
       continue;
     }
     while (!ctrls.empty()) {
@@ -103,7 +116,7 @@ Container::Container(ContainerData data, const CgroupMounts& mounts) : data_(std
       ctrls.remove_prefix(comma == std::string_view::npos ? ctrls.size() : comma + 1);
       auto mp = mounts.v1.find(c);
       if (mp == mounts.v1.end() || v1_.contains(c)) continue;
-      if (UniqueFd fd = openDir(mp->second + path)) v1_.emplace(std::string(c), std::move(fd));
+      if (UniqueFd fd = openCgroupDir(mp->second, path)) v1_.emplace(std::string(c), std::move(fd));
     }
   }
 }

@@ -1,12 +1,14 @@
 // sysvisor-fs's bookkeeping: the node table (ids stable across a restart through its log,
 // forgets, containers dropped), the cgroup mount table read from mountinfo, the container
 // table's snapshots and the start time parsed from /proc/<pid>/stat.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <iterator>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -126,6 +128,30 @@ TEST_CASE("cgroup mounts come from mountinfo: v1 controllers and the cgroup2 mou
       "29 24 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n");
   CHECK(v2.v2 == "/sys/fs/cgroup");
   CHECK(v2.v1.empty());
+}
+
+TEST_CASE("a container's cgroup paths open only beneath the hierarchy's mount point") {
+  char dir[] = "/tmp/svfsd-cg-XXXXXX";
+  REQUIRE(::mkdtemp(dir) != nullptr);
+  std::string root = dir;
+  for (std::string d : {"/memory", "/memory/docker", "/memory/docker/c1", "/secret"})
+    REQUIRE(::mkdir((root + d).c_str(), 0755) == 0);
+  std::ofstream(root + "/memory/docker/c1/memory.limit_in_bytes") << "268435456\n";
+  std::ofstream(root + "/secret/memory.limit_in_bytes") << "host\n";
+  REQUIRE(::symlink((root + "/secret").c_str(), (root + "/memory/docker/link").c_str()) == 0);
+  CgroupMounts m;
+  m.v1.emplace("memory", root + "/memory");
+  auto limitOf = [&](const std::string& line) {
+    ContainerData d;
+    d.id = "c1";
+    d.cgroupLines = {line};
+    return Container(d, m).cgroupFile(sv::fs::Hierarchy::kV1, "memory.limit_in_bytes");
+  };
+  CHECK(limitOf("4:memory:/docker/c1") == "268435456\n");
+  CHECK_FALSE(limitOf("4:memory:/docker/../../secret"));  // not beneath the mount point
+  CHECK_FALSE(limitOf("4:memory:/docker/link"));          // no symlink followed
+  CHECK_FALSE(limitOf("4:memory:/docker/c2"));            // absent: no file, no error
+  std::filesystem::remove_all(root);
 }
 
 TEST_CASE("the container table hands out snapshots that outlive changes") {
