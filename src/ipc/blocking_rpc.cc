@@ -46,6 +46,11 @@ void BlockingRpc::down(const std::string& what) const {
                                daemonName_, what, socketPath_, startHint_));
 }
 
+void BlockingRpc::lost(const std::string& what) const {
+  throw ConnectionLost(fmt::format("{} {} (socket '{}'); check its log or restart it ({})",
+                                   daemonName_, what, socketPath_, startHint_));
+}
+
 void BlockingRpc::send(capnp::MessageBuilder& message) {
   kj::Array<capnp::word> words = capnp::messageToFlatArray(message);
   auto bytes = words.asBytes();
@@ -54,7 +59,7 @@ void BlockingRpc::send(capnp::MessageBuilder& message) {
     ssize_t n = ::send(fd_.get(), bytes.begin() + done, bytes.size() - done, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
-      down(fmt::format("closed the connection ({})", std::strerror(errno)));
+      lost(fmt::format("closed the connection ({})", std::strerror(errno)));
     }
     done += static_cast<size_t>(n);
   }
@@ -72,7 +77,7 @@ void BlockingRpc::readFully(void* buf, size_t n) {
     if (r <= 0) down(fmt::format("did not answer within {} ms", timeout_.count()));
     ssize_t got = ::read(fd_.get(), p, n);
     if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) down("closed the connection before answering");
+    if (got <= 0) lost("closed the connection before answering");
     p += got;
     n -= static_cast<size_t>(got);
   }

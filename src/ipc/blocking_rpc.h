@@ -32,7 +32,7 @@ class BlockingRpc {
   };
   // Calls method methodId of interface interfaceId on the daemon's bootstrap capability.
   // fill builds the params struct. The daemon's exception comes back as RemoteError; a dead
-  // or silent daemon as DaemonDown.
+  // or silent daemon as DaemonDown (ConnectionLost when it closed the connection).
   Reply call(uint64_t interfaceId, uint16_t methodId,
              const std::function<void(capnp::AnyPointer::Builder)>& fill);
 
@@ -41,6 +41,7 @@ class BlockingRpc {
   std::unique_ptr<capnp::MessageReader> receive();
   void readFully(void* buf, size_t n);
   [[noreturn]] void down(const std::string& what) const;
+  [[noreturn]] void lost(const std::string& what) const;
 
   UniqueFd fd_;
   std::string socketPath_, daemonName_, startHint_;

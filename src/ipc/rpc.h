@@ -19,6 +19,13 @@ class DaemonDown : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The daemon closed a connection that had worked (it was restarted or killed): a new
+// connection may reach its successor. Not thrown for a daemon that is silent or not running.
+class ConnectionLost : public DaemonDown {
+ public:
+  using DaemonDown::DaemonDown;
+};
+
 // A failure the daemon reported (a full id pool, a bad argument); its text is for the user.
 class RemoteError : public std::runtime_error {
  public:

@@ -49,6 +49,9 @@ STEPS = ["after-mgr", "after-state", "after-cgroup", "after-idmap", "after-clone
          "after-fs-register", "after-mounts", "after-state-save"]
 # Killed there, the container is complete: `start` must work.
 WORKING_STEPS = {"after-state-save"}
+# sysvisor-fs restarted while the runtime waits at these steps (connected, not registered
+# yet): the runtime registers with the new daemon and the create must succeed.
+BEFORE_FS_REGISTER = STEPS[:STEPS.index("after-fs-register")]
 
 
 def uid_base_of(pid):
@@ -259,6 +262,8 @@ class FaultTest(svtest.ContainerTest):
                     os.kill(p.pid, signal.SIGCONT)
                     rc = p.wait(30)
                     out, err = self.read_output(p)
+                    if daemon is FS and step in BEFORE_FS_REGISTER:
+                        self.assertEqual(rc, 0, f"fs restarted before registration: {err!r}")
                     if rc == 0:
                         self.start(cid)
                         st = self.state(cid)

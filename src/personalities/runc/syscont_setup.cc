@@ -236,7 +236,15 @@ std::vector<ns::FsBindTree> FsSession::registerInit(const Init& init) {
   // from /proc/<pid>/cgroup.
   ipc::FsClient::Registered r;
   try {
-    r = client_->registerContainer(data);
+    try {
+      r = client_->registerContainer(data);
+    } catch (const ipc::ConnectionLost& e) {
+      // sysvisor-fs was restarted since connectFs: its successor takes the registration
+      // (registering is idempotent). A daemon that is gone for good fails the new connection.
+      log::info("container {}: {}; connecting again", id_, e.what());
+      client_ = std::make_unique<ipc::FsClient>(socket_);
+      r = client_->registerContainer(data);
+    }
   } catch (const ipc::RemoteError& e) {
     throw UserError(fmt::format("sysvisor-fs refused container \"{}\": {}", id_, e.what()));
   }
