@@ -129,7 +129,7 @@ class FaultTest(svtest.ContainerTest):
             problems.append(f"process left: {pid} {cmd!r}")
         return problems
 
-    def assert_gone(self, cid, bundle, timeout=5, mgr_told=True):
+    def assert_gone(self, cid, bundle, timeout=5):
         deadline = time.monotonic() + timeout
         while True:
             problems = self.leaks_of(cid, bundle)
@@ -139,10 +139,8 @@ class FaultTest(svtest.ContainerTest):
         self.assertEqual(problems, [], f"{cid}: left behind after delete --force")
         # Its range: freed, or still held by this id alone (mgr keeps it for the id until the
         # rootfs is gone, as after any delete).
-        # Killed before its first state, the create left nothing that names mgr: the range
-        # stays with the id, marked running, until its rootfs is gone.
         table = self.assert_no_range_twice()
-        if cid in table and mgr_told:
+        if cid in table:
             self.assertNotEqual(table[cid]["state"], "running",
                                 f"{cid}: mgr still thinks it runs after delete")
 
@@ -189,8 +187,8 @@ class FaultTest(svtest.ContainerTest):
                     up = self.runc_ok("exec", cid, "/probe", "cat", "/proc/uptime").out
                     self.assertLess(float(up.split()[0]), 60, "emulated /proc/uptime")
                     self.assertIn(cid, FS.ids())
-                elif step != "after-mgr":
-                    # Nothing under --root before the first state: no state to show then.
+                else:
+                    # The first state is written before mgr is asked: every step has one.
                     r = self.runc("state", cid)
                     self.assertEqual(r.rc, 0, r)
                     self.assertEqual(json.loads(r.out)["status"], "creating")
@@ -198,7 +196,7 @@ class FaultTest(svtest.ContainerTest):
                     self.assertNotEqual(r.rc, 0)
                     self.assertIn(f"delete --force {cid}", r.err)
                 self.runc_ok("delete", "--force", cid)
-                self.assert_gone(cid, b.path, mgr_told=step != "after-mgr")
+                self.assert_gone(cid, b.path)
                 # The same id again works (nothing half-made stands in the way)...
                 cid2, _ = self.create(b, cid=cid)
                 self.runc_ok("delete", "--force", cid2)

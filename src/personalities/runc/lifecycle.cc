@@ -269,8 +269,19 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
   std::string rootfs =
       spec.root.path[0] == '/' ? spec.root.path : ns::cleanPath(bundle + "/" + spec.root.path);
   // A duplicate id fails here, before mgr is asked for (and would hand out) its range.
-  if (::access(store.dir(o.id).c_str(), F_OK) == 0)
-    throw UserError(fmt::format("container with id \"{}\" already exists", o.id));
+  ContainerState s;  // outlives cleanup, which may run poststop with it
+  UniqueFd lock = store.createAndLock(o.id);
+  CreateCleanup cleanup(store, o.id);
+  // A first state before sysvisor-mgr hands out a range: a create killed from here on leaves
+  // a state naming mgr, so `delete --force` tells mgr the container is not running.
+  s.id = o.id;
+  s.bundle = bundle;
+  s.rootfs = rootfs;
+  if (!g.ociOnly) {
+    s.systemContainer = true;
+    if (!g.noMgr && !specHasIdMappings(spec)) s.mgrSocket = g.mgrSocket;
+  }
+  store.save(s);
   // sysvisor-fs before mgr: a down daemon fails the create before a range is handed out.
   std::optional<FsSession> fs = connectFs(g, o.id);
   std::optional<SysContSetup> syscont;
@@ -324,20 +335,13 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
   plan.createContainerHooks = hooks.createContainer;
   plan.startContainerHooks = hooks.startContainer;
 
-  ContainerState s;  // outlives cleanup, which may run poststop with it
-  UniqueFd lock = store.createAndLock(o.id);
-  CreateCleanup cleanup(store, o.id);
-  // A first state without a pid: if this process dies from here on, `delete` still finds
-  // the cgroups and, through them, an orphaned init.
-  s.id = o.id;
-  s.bundle = bundle;
-  s.rootfs = rootfs;
+  // The state without a pid: if this process dies from here on, `delete` still finds the
+  // cgroups and, through them, an orphaned init.
   if (syscont) {
-    s.systemContainer = true;
     s.uidBase = syscont->range.uidBase;
     s.gidBase = syscont->range.gidBase;
     s.idSize = syscont->range.size;
-    if (syscont->fromMgr) s.mgrSocket = g.mgrSocket;
+    if (!syscont->fromMgr) s.mgrSocket.clear();
     if (fs) s.fsSocket = g.fsSocket;
     s.systemdInit = syscont->systemdInit;
   }
