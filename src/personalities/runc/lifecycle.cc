@@ -268,6 +268,9 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
   oci::Spec spec = loadSpec(bundle);
   std::string rootfs =
       spec.root.path[0] == '/' ? spec.root.path : ns::cleanPath(bundle + "/" + spec.root.path);
+  // Parsed before anything exists (a bad hook fails the create first) and declared before
+  // cleanup, which may run the poststop hooks.
+  oci::Hooks hooks = oci::readHooks(std::move(spec.hooks));
   // A duplicate id fails here, before mgr is asked for (and would hand out) its range.
   ContainerState s;  // outlives cleanup, which may run poststop with it
   UniqueFd lock = store.createAndLock(o.id);
@@ -328,7 +331,6 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
   for (const auto& w : resources.warnings) log::warn("{}", w);
   std::vector<cg::DeviceRule> deviceRules = cg::deviceRules(resources.devices);
 
-  oci::Hooks hooks = oci::readHooks(std::move(spec.hooks));
   plan.seccomp = compileSeccomp(store, spec.linux ? spec.linux->seccomp : absent);
   plan.hooksSync = !hooks.prestart.empty() || !hooks.createRuntime.empty() ||
                    !hooks.createContainer.empty() || !hooks.startContainer.empty();
@@ -472,27 +474,25 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
     s.consoleRelayPid = relay.pid;
     s.consoleRelayStart = relay.startTime;
   }
-  Created c{std::move(s), std::move(launched->init), std::move(launched->ptyMaster)};
-  ContainerState& st = c.state;
-  if (cleanup.state) cleanup.state = &st;
-  if (cleanup.shifted) cleanup.shifted = &st;
-  st.pid = c.init.pid();
-  auto ps = readProcStat(st.pid);
+  // The final state is completed in `s`, which outlives cleanup (its poststop hooks and
+  // shift-back read it), and moved out only once nothing can fail.
+  s.pid = launched->init.pid();
+  auto ps = readProcStat(s.pid);
   if (!ps) throw UserError("the container init exited right after setup");
-  st.pidStartTime = ps->startTime;
-  st.pidNsInode = pidNsInode(st.pid);
-  st.fsRegistered = fs && fs->registered();
+  s.pidStartTime = ps->startTime;
+  s.pidNsInode = pidNsInode(s.pid);
+  s.fsRegistered = fs && fs->registered();
   if (plan.sharedMountNs) {
-    st.sharedRootfsMountId = topMountId(plan.rootfs);
-    st.sharedRootfsPath = plan.rootfs;
+    s.sharedRootfsMountId = topMountId(plan.rootfs);
+    s.sharedRootfsPath = plan.rootfs;
   }
-  store.save(st);
+  store.save(s);
   faultPoint(FaultStep::kAfterStateSave);
-  if (!o.pidFile.empty()) writePidFile(o.pidFile, st.pid);
+  if (!o.pidFile.empty()) writePidFile(o.pidFile, s.pid);
   cleanup.armed = false;
   rangeGuard.armed = false;
   if (fs) fs->keep();
-  return c;
+  return Created{std::move(s), std::move(launched->init), std::move(launched->ptyMaster)};
 }
 
 // Opens the FIFO for reading, which lets the init exec; waits until it has written its byte
