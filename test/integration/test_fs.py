@@ -64,6 +64,14 @@ class Fs:
             self.proc.wait(timeout=10)
 
 
+def exited(pid):
+    """True once pid is gone or a zombie (its files are closed then)."""
+    try:
+        return read(f"/proc/{pid}/stat").rsplit(") ", 1)[1].startswith("Z")
+    except FileNotFoundError:
+        return True
+
+
 class Ctr:
     """A process in new user (root mapped to root), net, uts and ipc namespaces."""
 
@@ -71,17 +79,26 @@ class Ctr:
         self.fs = fs
         self.cid = cid
         extra = ["-m", "--propagation", "private"] if mntns else []
+        # Not on the test's stdout/stderr: a process left behind would keep the test runner
+        # waiting for the end of its output.
         self.proc = subprocess.Popen(["unshare", "-U", "-r", "-n", "-u", "-i", *extra, "--fork",
-                                      "sleep", "3600"], start_new_session=True)
-        deadline = time.monotonic() + 5
-        self.pid = None
-        while time.monotonic() < deadline and self.pid is None:
-            kids = sh("pgrep", "-P", str(self.proc.pid), check=False).stdout.split()
-            self.pid = int(kids[0]) if kids else None
-            time.sleep(0.01)
-        assert self.pid, "unshare did not start its child"
-        out = fs.cli("register", "--uid-base", str(uid_base), cid, str(self.pid)).stdout.split()
-        self.root, self.binds = out[0], out[1:]
+                                      "sleep", "3600"], start_new_session=True,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 5
+            self.pid = None
+            while time.monotonic() < deadline and self.pid is None:
+                kids = sh("pgrep", "-P", str(self.proc.pid), check=False).stdout.split()
+                self.pid = int(kids[0]) if kids else None
+                time.sleep(0.01)
+            assert self.pid, "unshare did not start its child"
+            out = fs.cli("register", "--uid-base", str(uid_base), cid,
+                         str(self.pid)).stdout.split()
+            self.root, self.binds = out[0], out[1:]
+        except BaseException:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            raise
 
     def path(self, p):
         return self.root + p
@@ -307,9 +324,17 @@ class FsTest(unittest.TestCase):
         holder = int(read(os.path.join(self.fs.run, "fs", "holder.pid")))
         self.fs.kill9()
         os.kill(holder, signal.SIGKILL)
+        # Gone, not just signalled: a read while the holder still keeps the connection open
+        # would wait, then fail with ECONNABORTED when it closes (slow under the sanitizers).
+        deadline = time.monotonic() + 30
+        while not exited(holder):
+            self.assertLess(time.monotonic(), deadline, "the fd holder did not die")
+            time.sleep(0.01)
         r = a.run("cat", "/proc/uptime", ns="-m", check=False)
-        self.assertIn("Transport endpoint is not connected", r.stderr)
-        self.fs.start()
+        try:
+            self.assertIn("Transport endpoint is not connected", r.stderr)
+        finally:
+            self.fs.start()  # the following tests need a daemon either way
         r = a.run("cat", "/proc/uptime", ns="-m", check=False)
         self.assertEqual(r.returncode, 0, (r.stderr, self.fs.log()))
         up = float(r.stdout.split()[0])
