@@ -86,7 +86,9 @@ ReattachResult reattach(const std::string& self, pid_t initPid, const std::strin
   return r;
 }
 
-int reattachMain(int argc, char** argv) {
+namespace {
+
+int reattachIn(int argc, char** argv) {
   pid_t pid = 0;
   std::vector<std::string> paths;
   for (int i = 1; i < argc; ++i) {
@@ -126,6 +128,16 @@ int reattachMain(int argc, char** argv) {
   }
   dprintf(STDOUT_FILENO, "%u %u\n", replaced, alive);
   return 0;
+}
+
+}  // namespace
+
+int reattachMain(int argc, char** argv) {
+  // _exit, not a return through exit(): this process now sees the container's /proc (another
+  // pid namespace), where nothing run at exit may look for itself (LeakSanitizer's
+  // stop-the-world reads /proc/<own pid>/task and spins forever there). Its output is written
+  // unbuffered.
+  ::_exit(reattachIn(argc, argv));
 }
 
 }  // namespace sv::fs

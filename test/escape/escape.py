@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -20,8 +19,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
-from test_mgr import Mgr, BIN  # noqa: E402  (BIN: the original binary, for the daemons)
-from test_fs import Fs  # noqa: E402
+from test_mgr import BIN  # noqa: E402  (BIN: the original binary, for the daemons)
+from fs_daemon import start_private_daemons  # noqa: E402
 
 _BIN_DIR = tempfile.mkdtemp(prefix="sves-bin-")
 atexit.register(shutil.rmtree, _BIN_DIR, True)
@@ -30,33 +29,7 @@ shutil.copy2(BIN, RUNTIME_COPY)
 os.environ["SV_RUNC"] = RUNTIME_COPY
 
 
-class FsDaemon(Fs):
-    def stop(self):
-        super().stop()
-        # With registrations left, the daemon leaves its mount to its fd holder: both go.
-        with open("/proc/self/mountinfo") as f:
-            if self.mnt in f.read():
-                subprocess.run(["umount", "-l", self.mnt])
-        try:
-            with open(os.path.join(self.run, "fs", "holder.pid")) as f:
-                os.kill(int(f.read()), signal.SIGKILL)
-        except (OSError, ValueError):
-            pass
-
-
-_MGR_DIR = tempfile.mkdtemp(prefix="sves-mgr-")
-MGR = Mgr(_MGR_DIR)
-MGR.start()
-atexit.register(shutil.rmtree, _MGR_DIR, True)
-atexit.register(MGR.stop)
-_FS_DIR = tempfile.mkdtemp(prefix="sves-fs-")
-os.makedirs(os.path.join(_FS_DIR, "mnt"))
-FS = FsDaemon(_FS_DIR)
-FS.start()
-atexit.register(shutil.rmtree, _FS_DIR, True)
-atexit.register(FS.stop)
-os.environ["SV_RUNC_GLOBAL_ARGS"] = (f"--mgr-socket {MGR.paths['mgr.sock']} "
-                                     f"--fs-socket {FS.sock}")
+MGR, FS, _ = start_private_daemons("sves-")
 
 import svtest  # noqa: E402
 from svtest import parse_kv, mountinfo  # noqa: E402,F401

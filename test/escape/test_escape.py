@@ -358,7 +358,7 @@ class DaemonSockets(EscapeTest):
         srv.bind("\0" + abstract)
         srv.listen(4)
         self.host_cleanup.append(srv.close)
-        paths = [MGR.paths["mgr.sock"], FS.sock, FS.mnt, "/run/sysvisor/mgr.sock",
+        paths = [MGR.paths["mgr.sock"], FS.paths["fs.sock"], FS.paths["mnt"], "/run/sysvisor/mgr.sock",
                  "/run/sysvisor/fs.sock"]
         lines = []
         for i, p in enumerate(paths):
@@ -375,7 +375,7 @@ class DaemonSockets(EscapeTest):
             self.assertNotEqual(kv[f"sock{i}"], "0", f"connected to {p} from inside")
             self.assertEqual(kv[f"stat{i}"], str(errno.ENOENT), f"{p} is visible inside")
         self.assertEqual(kv["abstract"], str(errno.ECONNREFUSED), r.out)
-        for needle in (MGR.paths["mgr.sock"], FS.sock, abstract):
+        for needle in (MGR.paths["mgr.sock"], FS.paths["fs.sock"], abstract):
             self.assertNotIn(needle, r.out)
 
     def test_fuse_binds_show_only_the_containers_own_subtree(self):

@@ -21,26 +21,9 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 from test_mgr import Mgr, BLOCK  # noqa: E402
-from fs_daemon import FsDaemon  # noqa: E402
+from fs_daemon import start_private_daemons  # noqa: E402
 
-
-_MGR_DIR = tempfile.mkdtemp(prefix="svft-mgr-")
-MGR = Mgr(_MGR_DIR)
-MGR.start()
-_FS_DIR = tempfile.mkdtemp(prefix="svft-fs-")
-FS = FsDaemon(_FS_DIR)
-FS.start()
-
-
-def _stop_daemons():
-    FS.stop()
-    MGR.stop()
-    shutil.rmtree(_FS_DIR, True)
-    shutil.rmtree(_MGR_DIR, True)
-
-
-os.environ["SV_RUNC_GLOBAL_ARGS"] = (f"--mgr-socket {MGR.paths['mgr.sock']} "
-                                     f"--fs-socket {FS.paths['fs.sock']}")
+MGR, FS, _stop_daemons = start_private_daemons("svft-")
 
 import svtest  # noqa: E402
 
@@ -208,17 +191,8 @@ class FaultTest(svtest.ContainerTest):
         # A rootfs inside an overlay cannot be idmapped, so the runtime chowns it to the range
         # (the same walk as a Docker upper dir). It records the directory before it starts, so
         # a runtime killed during or after the shift leaves a state `delete --force` undoes.
-        lower, upper, work, merged = (os.path.join(self.tmp, d)
-                                      for d in ("lower", "upper", "work", "merged"))
-        for d in (upper, work, merged):
-            os.mkdir(d)
         b = self.sc_bundle("true")
-        shutil.copytree(b.rootfs, os.path.join(lower, "rootfs"), symlinks=True)
-        subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
-                        f"lowerdir={lower},upperdir={upper},workdir={work}", merged], check=True)
-        self.allowed_mounts.add(merged)
-        self.host_cleanup.append(lambda: subprocess.run(["umount", merged], check=True))
-        rootfs = os.path.join(merged, "rootfs")
+        rootfs, lower_rootfs = self.rootfs_in_overlay(b)
         b.spec["root"]["path"] = rootfs
         b.save()
         busybox = os.path.join(rootfs, "bin", "busybox")
@@ -237,8 +211,7 @@ class FaultTest(svtest.ContainerTest):
                 self.assert_gone(cid, b.path)
                 st = os.stat(busybox)
                 self.assertEqual((st.st_uid, st.st_gid), (0, 0), f"{step}: left shifted")
-                self.assertEqual(os.stat(os.path.join(lower, "rootfs", "bin", "busybox")).st_uid,
-                                 0)
+                self.assertEqual(os.stat(os.path.join(lower_rootfs, "bin", "busybox")).st_uid, 0)
 
     def test_daemons_killed_at_each_step_of_create(self):
         # The runtime stopped at each step while mgr or fs is killed -9 and restarted, then

@@ -1,12 +1,16 @@
-"""A private sysvisor-fs for the tests that need one (system containers register with it)."""
+"""A private sysvisor-fs for the tests that need one (system containers register with it), and
+a private mgr + fs pair for a whole test module."""
 
+import atexit
 import json
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 
-from test_mgr import BIN
+from test_mgr import BIN, Mgr
 
 
 class FsDaemon:
@@ -72,3 +76,26 @@ class FsDaemon:
                 return f.read()
         except FileNotFoundError:
             return ""
+
+
+def start_private_daemons(prefix):
+    """A private sysvisor-mgr and sysvisor-fs for one test module, in temp dirs named after
+    `prefix`, stopped and removed at exit. Sets SV_RUNC_GLOBAL_ARGS so the runtime uses them:
+    call it before svtest is imported. Returns (mgr, fs) and the function that stops both."""
+    mgr_dir = tempfile.mkdtemp(prefix=prefix + "mgr-")
+    mgr = Mgr(mgr_dir)
+    mgr.start()
+    fs_dir = tempfile.mkdtemp(prefix=prefix + "fs-")
+    fs = FsDaemon(fs_dir)
+    fs.start()
+
+    def stop():
+        fs.stop()
+        mgr.stop()
+        shutil.rmtree(fs_dir, True)
+        shutil.rmtree(mgr_dir, True)
+
+    atexit.register(stop)
+    os.environ["SV_RUNC_GLOBAL_ARGS"] = (f"--mgr-socket {mgr.paths['mgr.sock']} "
+                                         f"--fs-socket {fs.paths['fs.sock']}")
+    return mgr, fs, stop

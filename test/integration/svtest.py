@@ -522,6 +522,22 @@ class ContainerTest(unittest.TestCase):
             mutate(b.spec)
         return b.save()
 
+    def rootfs_in_overlay(self, template):
+        """A copy of the bundle `template`'s rootfs as directory `rootfs` of a lower layer,
+        seen through a fresh overlay (unmounted after the test). A rootfs inside an overlay,
+        not its mount point, cannot be idmapped: the runtime falls back to chowning it.
+        Returns (rootfs seen through the overlay, the same in the lower layer)."""
+        lower, upper, work, merged = (os.path.join(self.tmp, d)
+                                      for d in ("lower", "upper", "work", "merged"))
+        for d in (upper, work, merged):
+            os.mkdir(d)
+        shutil.copytree(template.rootfs, os.path.join(lower, "rootfs"), symlinks=True)
+        subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
+                        f"lowerdir={lower},upperdir={upper},workdir={work}", merged], check=True)
+        self.allowed_mounts.add(merged)
+        self.host_cleanup.append(lambda: subprocess.run(["umount", merged], check=True))
+        return os.path.join(merged, "rootfs"), os.path.join(lower, "rootfs")
+
     # -- runtime invocations -------------------------------------------------------------
 
     def runc(self, *args, root=None, global_args=(), **kw):

@@ -6,36 +6,22 @@ side of sysvisor-fs: a down daemon, --no-fs, and (FsTest) a private daemon's fil
 /proc and /sys.
 """
 
-import atexit
 import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from test_mgr import Mgr, BIN, BLOCK  # noqa: E402
-from fs_daemon import FsDaemon  # noqa: E402
+from test_mgr import BIN, BLOCK  # noqa: E402
+from fs_daemon import start_private_daemons  # noqa: E402
 
-# One private mgr for the module, started before svtest reads SV_RUNC_GLOBAL_ARGS.
-_MGR_DIR = tempfile.mkdtemp(prefix="svit-sc-mgr-")
-MGR = Mgr(_MGR_DIR)
-MGR.start()
-atexit.register(shutil.rmtree, _MGR_DIR, True)
-atexit.register(MGR.stop)
-# One private sysvisor-fs too: system containers register with it at create.
-_FS_DIR = tempfile.mkdtemp(prefix="svit-sc-fs-")
-FS = FsDaemon(_FS_DIR)
-FS.start()
-atexit.register(shutil.rmtree, _FS_DIR, True)
-atexit.register(FS.stop)
-os.environ["SV_RUNC_GLOBAL_ARGS"] = (f"--mgr-socket {MGR.paths['mgr.sock']} "
-                                     f"--fs-socket {FS.paths['fs.sock']}")
+# One private mgr and sysvisor-fs for the module (system containers register with both),
+# started before svtest reads SV_RUNC_GLOBAL_ARGS.
+MGR, FS, _ = start_private_daemons("svit-sc-")
 
 from svtest import *  # noqa: E402,F401,F403
 import svtest  # noqa: E402
@@ -121,18 +107,9 @@ class SysContTest(svtest.ContainerTest):
     def test_chown_fallback_where_idmapped_mounts_are_refused(self):
         # A rootfs inside an overlay (not its mount point) cannot be idmapped: overlayfs refuses.
         # Its files are chowned to the range for the container's life, then back.
-        lower, upper, work, merged = (os.path.join(self.tmp, d)
-                                      for d in ("lower", "upper", "work", "merged"))
-        for d in (upper, work, merged):
-            os.mkdir(d)
-        template = self.sc_bundle("id")
-        shutil.copytree(template.rootfs, os.path.join(lower, "rootfs"), symlinks=True)
-        subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
-                        f"lowerdir={lower},upperdir={upper},workdir={work}", merged], check=True)
-        self.allowed_mounts.add(merged)
-        self.host_cleanup.append(lambda: subprocess.run(["umount", merged], check=True))
+        rootfs, lower_rootfs = self.rootfs_in_overlay(self.sc_bundle("id"))
         b = self.sc_bundle("stat", "/bin/busybox")
-        b.spec["root"]["path"] = os.path.join(merged, "rootfs")
+        b.spec["root"]["path"] = rootfs
         b.save()
         log = os.path.join(self.tmp, "runc.log")
         cid = self.new_id("chown")
@@ -143,8 +120,8 @@ class SysContTest(svtest.ContainerTest):
         with open(log) as f:
             self.assertIn("chowned to the container's range instead (slow", f.read())
         # Back to 0-based after delete; the lower layer never changed.
-        self.assertEqual(os.stat(os.path.join(merged, "rootfs", "bin", "busybox")).st_uid, 0)
-        self.assertEqual(os.stat(os.path.join(lower, "rootfs", "bin", "busybox")).st_uid, 0)
+        self.assertEqual(os.stat(os.path.join(rootfs, "bin", "busybox")).st_uid, 0)
+        self.assertEqual(os.stat(os.path.join(lower_rootfs, "bin", "busybox")).st_uid, 0)
 
     def test_shared_directory_between_two_ranges(self):
         shared = os.path.join(self.tmp, "shared")
