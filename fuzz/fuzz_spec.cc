@@ -3,27 +3,12 @@
 // other exception, a sanitizer report or a hang is a finding.
 #include <cstddef>
 #include <cstdint>
-#include <filesystem>
 #include <string>
 
 #include "base/sys_error.h"
 #include "fuzz/fuzz_util.h"
 #include "nsutil/plan.h"
 #include "oci/spec.h"
-
-namespace {
-
-// A bundle with an empty rootfs: the planner resolves root.path against it.
-const std::string& bundle() {
-  static const std::string dir = [] {
-    std::string b = sv::fuzz::scratch().fresh("bundle");
-    std::filesystem::create_directories(b + "/rootfs/etc");
-    return b;
-  }();
-  return dir;
-}
-
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   sv::fuzz::quietLogs();
@@ -50,10 +35,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // the first of its refusals).
   spec.root.path = "rootfs";
   sv::ns::PlanOptions options;
-  options.bundle = bundle();
+  options.bundle = sv::fuzz::scratchBundle();
   try {
     sv::ns::LaunchPlan plan = sv::ns::buildPlan(spec, options);
-    SV_FUZZ_CHECK(plan.rootfs == bundle() + "/rootfs", plan.rootfs);
+    SV_FUZZ_CHECK(plan.rootfs == sv::fuzz::scratchBundle() + "/rootfs", plan.rootfs);
     SV_FUZZ_CHECK(plan.fsBindsAt <= plan.mounts.size(), "");
     for (const auto& m : plan.mounts)
       SV_FUZZ_CHECK(!m.destination.empty() && m.destination[0] == '/', m.destination);

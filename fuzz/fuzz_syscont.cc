@@ -6,7 +6,6 @@
 // least kMinIdRange ids, and the range the result names.
 #include <cstddef>
 #include <cstdint>
-#include <filesystem>
 #include <string>
 
 #include "base/sys_error.h"
@@ -17,15 +16,6 @@
 #include "personalities/runc/syscont.h"
 
 namespace {
-
-const std::string& bundle() {
-  static const std::string dir = [] {
-    std::string b = sv::fuzz::scratch().fresh("bundle");
-    std::filesystem::create_directories(b + "/rootfs/etc");
-    return b;
-  }();
-  return dir;
-}
 
 bool hasNs(const sv::oci::Spec& spec, sv::oci::NsType t) {
   if (!spec.linux) return false;
@@ -79,7 +69,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   spec.root.path = "rootfs";
   sv::ns::PlanOptions options;
-  options.bundle = bundle();
+  options.bundle = sv::fuzz::scratchBundle();
   try {
     sv::ns::LaunchPlan plan = sv::ns::buildPlan(spec, options);
     SV_FUZZ_CHECK(plan.newUserNs || !plan.joins.empty(), "a system container without userns");

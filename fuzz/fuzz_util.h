@@ -66,6 +66,17 @@ inline const ScratchDir& scratch() {
   return dir;
 }
 
+// A bundle with an empty rootfs (only /etc) in the scratch directory, made on first use: the
+// launch planner resolves root.path against it.
+inline const std::string& scratchBundle() {
+  static const std::string dir = [] {
+    std::string b = scratch().fresh("bundle");
+    std::filesystem::create_directories(b + "/rootfs/etc");
+    return b;
+  }();
+  return dir;
+}
+
 // Log lines of the code under test go nowhere: millions of them would only slow the run.
 inline void quietLogs() {
   static const bool done = [] {
