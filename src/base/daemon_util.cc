@@ -17,8 +17,15 @@
 namespace sv::daemon {
 
 void makeDir(const std::string& path, mode_t mode) {
-  if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST)
-    throwSysError(errno, "mkdir", fmt::format("'{}'", path));
+  if (::mkdir(path.c_str(), mode) == 0 || errno == EEXIST) return;
+  // Missing parents are made as `mkdir -p` does (0755), then the directory itself.
+  auto slash = path.find_last_not_of('/');
+  slash = slash == std::string::npos ? slash : path.rfind('/', slash);
+  if (errno == ENOENT && slash != std::string::npos && slash > 0) {
+    makeDir(path.substr(0, slash), 0755);
+    if (::mkdir(path.c_str(), mode) == 0 || errno == EEXIST) return;
+  }
+  throwSysError(errno, "mkdir", fmt::format("'{}'", path));
 }
 
 UniqueFd lockSingleInstance(const std::string& path, std::string_view daemonName) {

@@ -12,7 +12,8 @@
 
 namespace sv::daemon {
 
-// mkdir that accepts an existing directory; throws SysError otherwise.
+// mkdir -p for a daemon's directories: an existing one is fine, missing parents are made
+// (0755), the directory itself gets mode. Throws SysError otherwise.
 void makeDir(const std::string& path, mode_t mode);
 
 // Takes the lock file at path for the life of the process (a killed daemon never blocks its

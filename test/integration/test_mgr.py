@@ -7,6 +7,7 @@ subuid/subgid/login.defs, data root, run dir and socket), so the host's mgr is n
 import json
 import os
 import signal
+import stat
 import shutil
 import subprocess
 import sys
@@ -252,6 +253,18 @@ class MgrTest(unittest.TestCase):
         self.assertIn("already running", r.stderr)
         self.assertIn(str(m.proc.pid), r.stderr)
         # The first one still serves.
+        self.assertEqual(m.status()["containers"], [])
+
+    def test_missing_parents_of_its_directories_are_made(self):
+        # `--data-root /var/lib/x/mgr-data` on a machine without /var/lib/x: made like mkdir -p
+        # (the leaf private to root), not a refusal to start.
+        m = self.mgr()
+        for k in ("data", "run"):
+            m.paths[k] = os.path.join(self.d, "new", k, "below")
+        m.start()
+        self.assertEqual(stat.S_IMODE(os.stat(m.paths["data"]).st_mode), 0o700)
+        self.assertEqual(stat.S_IMODE(os.stat(os.path.dirname(m.paths["data"])).st_mode), 0o755)
+        self.assertTrue(os.path.isdir(m.paths["run"]))
         self.assertEqual(m.status()["containers"], [])
 
     def test_data_root_on_tmpfs_refuses_to_start(self):
