@@ -777,6 +777,14 @@ Spec parseSpec(const std::string& json) {
     doc = Json::parse(json);
   } catch (const Json::parse_error& e) {
     throw SpecError(syntaxError(json, e));
+  } catch (const Json::out_of_range& e) {
+    // A number beyond a double's range ("1e999"): nlohmann's parser throws out_of_range.406,
+    // not parse_error (found by fuzz_spec).
+    std::string_view reason = e.what();
+    if (size_t end = reason.find("] "); end != std::string_view::npos) reason.remove_prefix(end + 2);
+    throw SpecError(fmt::format("config.json is not valid JSON: {} (too large for any number "
+                                "field)",
+                                reason));
   }
   if (!doc.is_object()) {
     throw SpecError(fmt::format("config.json must hold a JSON object, got {}", describe(doc)));

@@ -284,6 +284,7 @@ TEST_CASE("IdAllocator load refuses tables it cannot trust", "[mgr]") {
   const std::vector<Case> cases = {
       {"corrupt JSON", "{\"version\":1,", {"not valid JSON"}},
       {"empty", "", {"not valid JSON"}},
+      {"number beyond a double", "{\"version\":1e999}", {"not valid JSON", "number overflow"}},
       {"not an object", "[]", {"not a JSON object"}},
       {"other version", "{\"version\":2}", {"version 2"}},
       {"no allocations",

@@ -279,6 +279,11 @@ TEST_CASE("malformed JSON names the line and column", "[oci][parse][errors]") {
   CHECK_THAT(msg, Contains("at line 3, column 12"));  // the 'o' of "nope": "no" cannot be null
   CHECK_THAT(msg, !Contains("[json.exception"));
 
+  // A number out of a double's range is nlohmann's out_of_range, not a parse error (fuzz_spec).
+  const auto overflow = errorFor(std::string("{\"ociVersion\": \"1\", \"x\": 1e999}"));
+  CHECK_THAT(overflow, Contains("config.json is not valid JSON: number overflow parsing '1e999'"));
+  CHECK_THAT(overflow, !Contains("[json.exception"));
+
   CHECK_THAT(errorFor(std::string("")), Contains("at line 1, column 1"));
   CHECK_THAT(errorFor(std::string("{\"ociVersion\": \"1\"")),
              Contains("unexpected end of input") && Contains("at line 1, column 19"));

@@ -258,7 +258,7 @@ void IdAllocator::load(std::string_view text) {
   Json j;
   try {
     j = Json::parse(text);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {
     // nlohmann says "[json.exception.parse_error.101] parse error at ...: <reason>".
     std::string_view reason = e.what();
     if (size_t p = reason.find("] "); p != std::string_view::npos) reason.remove_prefix(p + 2);
