@@ -252,7 +252,9 @@ std::string ProcSys::helper(pid_t requester, std::string_view rest,
   return text;
 }
 
-int nsexecMain(int argc, char** argv) {
+namespace {
+
+int nsexecRun(int argc, char** argv) {
   for (int i = 1; i < argc; ++i)
     if (std::string_view(argv[i]) == "--reattach") return reattachMain(argc, argv);
   pid_t pid = 0;
@@ -316,6 +318,16 @@ int nsexecMain(int argc, char** argv) {
   while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
   }
   return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+}  // namespace
+
+int nsexecMain(int argc, char** argv) {
+  // _exit, not a return through exit(): the helper is non-dumpable and root of the
+  // container's user namespace now, where nothing run at exit may inspect it (LeakSanitizer's
+  // exit check, which ptraces its own threads, spun forever here and hung the sysctl write that
+  // started it). Its output is written unbuffered.
+  ::_exit(nsexecRun(argc, argv));
 }
 
 }  // namespace sv::fs

@@ -133,10 +133,10 @@ int reattachIn(int argc, char** argv) {
 }  // namespace
 
 int reattachMain(int argc, char** argv) {
-  // _exit, not a return through exit(): this process now sees the container's /proc (another
-  // pid namespace), where nothing run at exit may look for itself (LeakSanitizer's
-  // stop-the-world reads /proc/<own pid>/task and spins forever there). Its output is written
-  // unbuffered.
+  // _exit, not a return through exit(): the helper is non-dumpable and sees the container's
+  // /proc (another pid namespace), where nothing run at exit may inspect it (LeakSanitizer's
+  // exit check ptraces its own threads through /proc/<pid>/task and spun forever here). Its
+  // output is written unbuffered.
   ::_exit(reattachIn(argc, argv));
 }
 
