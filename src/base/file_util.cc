@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "base/sys_error.h"
@@ -72,6 +74,16 @@ void writeFileAtomic(int dirfd, const std::string& name, std::string_view data, 
 void writeFileAt(int dirfd, const std::string& path, std::string_view data) {
   UniqueFd fd(SV_SYSCALL(::openat(dirfd, path.c_str(), O_WRONLY | O_CLOEXEC), "'{}'", path));
   writeAll(fd.get(), data, path);
+}
+
+int openat2(int dirfd, const char* path, int flags, uint64_t resolve) {
+  open_how how{};
+  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
+  how.resolve = resolve;
+  for (;;) {
+    long r = ::syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+    if (r >= 0 || errno != EINTR) return static_cast<int>(r);
+  }
 }
 
 }  // namespace sv

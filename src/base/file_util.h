@@ -1,6 +1,7 @@
 // Small file helpers used by every role.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -21,6 +22,9 @@ void writeAll(int fd, std::string_view data, const std::string& what);
 // directory, so the new content survives a crash of the machine too.
 void writeFileAtomic(int dirfd, const std::string& name, std::string_view data, unsigned mode,
                      bool durable = false);
+// openat2(2) with O_CLOEXEC added, retried on EINTR: the fd, or -1 with errno set.
+// resolve: RESOLVE_* flags (RESOLVE_BENEATH, RESOLVE_IN_ROOT, ...).
+int openat2(int dirfd, const char* path, int flags, uint64_t resolve);
 // Writes data to an existing file (sysfs/procfs knobs); throws SysError.
 void writeFileAt(int dirfd, const std::string& path, std::string_view data);
 

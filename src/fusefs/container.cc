@@ -3,8 +3,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -29,10 +27,9 @@ UniqueFd openCgroupDir(const std::string& mountPoint, std::string_view path) {
   if (!top) return top;
   while (path.starts_with('/')) path.remove_prefix(1);
   std::string rel = path.empty() ? std::string(".") : std::string(path);
-  open_how how{};
-  how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
-  return UniqueFd(static_cast<int>(::syscall(SYS_openat2, top.get(), rel.c_str(), &how, sizeof how)));
+  return UniqueFd(sv::openat2(
+      top.get(), rel.c_str(), O_PATH | O_DIRECTORY,
+      RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV));
 }
 
 // Appends the numbers of a "tasks"/"cgroup.threads" file of dir and of every cgroup below it.

@@ -159,14 +159,8 @@ std::vector<FsBindTree> openFsBindTrees(const std::vector<FsBind>& binds) {
                                 "sysvisor-fs subtree '{}'", root));
       dirPath = root;
     }
-    struct open_how how {};
-    how.flags = O_PATH | O_CLOEXEC;
-    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-    int fd;
-    do {
-      fd = static_cast<int>(
-          ::syscall(SYS_openat2, dir.get(), b.destination.c_str() + 1, &how, sizeof how));
-    } while (fd < 0 && errno == EINTR);
+    int fd = sv::openat2(dir.get(), b.destination.c_str() + 1, O_PATH,
+                         RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
     if (fd < 0) throwSysError(errno, "openat2", fmt::format("sysvisor-fs file '{}'", b.source));
     UniqueFd file(fd);
     UniqueFd tree(static_cast<int>(::syscall(SYS_open_tree, file.get(), "",

@@ -9,7 +9,6 @@
 #include <sys/personality.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <sys/syscall.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <unistd.h>
@@ -18,6 +17,7 @@
 #include <sstream>
 #include <string_view>
 
+#include "base/file_util.h"
 #include "base/sys_error.h"
 #include "base/unique_fd.h"
 #include "nsutil/mount_options.h"
@@ -320,10 +320,8 @@ namespace {
 std::string readContainerPasswd(const std::string& rootfs) {
   UniqueFd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!root) return {};
-  struct open_how how {};
-  how.flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-  UniqueFd fd(static_cast<int>(::syscall(SYS_openat2, root.get(), "etc/passwd", &how, sizeof how)));
+  UniqueFd fd(sv::openat2(root.get(), "etc/passwd", O_RDONLY | O_NONBLOCK | O_NOCTTY,
+                          RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS));
   struct stat st;
   if (!fd || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (1 << 20))
     return {};

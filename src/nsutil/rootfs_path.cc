@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <climits>
@@ -11,26 +10,15 @@
 
 #include "nsutil/plan.h"
 
+#include "base/file_util.h"
 #include "base/sys_error.h"
 
 namespace sv::ns {
 
-namespace {
-int openat2InRoot(int rootfd, const char* path, int flags) {
-  struct open_how how {};
-  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-  for (;;) {
-    long r = ::syscall(SYS_openat2, rootfd, path, &how, sizeof how);
-    if (r >= 0 || errno != EINTR) return static_cast<int>(r);
-  }
-}
-}  // namespace
-
 std::optional<UniqueFd> openInRoot(int rootfd, const std::string& path, int flags) {
   // A leading "/" is relative to the root under RESOLVE_IN_ROOT; "." opens the root itself.
   const char* p = path == "/" || path.empty() ? "." : path.c_str();
-  int fd = openat2InRoot(rootfd, p, flags);
+  int fd = sv::openat2(rootfd, p, flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
   if (fd >= 0) return UniqueFd(fd);
   if (errno == ENOENT) return std::nullopt;
   throwSysError(errno, "openat2", fmt::format("'{}' in the container rootfs", path));
