@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
   for (const Role& r : kRoles)
     if (sub == r.subcommand) return r.main(argc - 1, argv + 1);
   // Hidden: sysvisor-fs's helper for user- and pid-namespace sysctls.
-  if (sub == "nsexec") return sv::fs::nsexecMain(argc - 1, argv + 1);
+  if (sub == "nsexec") sv::fs::nsexecMain(argc - 1, argv + 1);
   dprintf(STDERR_FILENO, "sysvisor: unknown role \"%s\"\n", argv[1]);
   return usage(STDERR_FILENO);
 }

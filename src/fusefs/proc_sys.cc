@@ -256,7 +256,7 @@ namespace {
 
 int nsexecRun(int argc, char** argv) {
   for (int i = 1; i < argc; ++i)
-    if (std::string_view(argv[i]) == "--reattach") return reattachMain(argc, argv);
+    if (std::string_view(argv[i]) == "--reattach") reattachMain(argc, argv);
   pid_t pid = 0;
   std::string rest;
   const char* value = nullptr;
@@ -322,7 +322,7 @@ int nsexecRun(int argc, char** argv) {
 
 }  // namespace
 
-int nsexecMain(int argc, char** argv) {
+void nsexecMain(int argc, char** argv) {
   // _exit, not a return through exit(): the helper is non-dumpable and root of the
   // container's user namespace now, where nothing run at exit may inspect it (LeakSanitizer's
   // exit check, which ptraces its own threads, spun forever here and hung the sysctl write that

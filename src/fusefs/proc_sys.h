@@ -46,6 +46,6 @@ class ProcSys {
 // `sysvisor nsexec --pid P --sysctl PATH [--write VALUE]`: enters P's user, ipc, uts, net and
 // pid namespaces, reads (or writes) /proc/sys/PATH there as that namespace's root and prints
 // the value. Single-threaded by birth.
-[[noreturn]] int nsexecMain(int argc, char** argv);
+[[noreturn]] void nsexecMain(int argc, char** argv);
 
 }  // namespace sv::fs

@@ -132,7 +132,7 @@ int reattachIn(int argc, char** argv) {
 
 }  // namespace
 
-int reattachMain(int argc, char** argv) {
+void reattachMain(int argc, char** argv) {
   // _exit, not a return through exit(): the helper is non-dumpable and sees the container's
   // /proc (another pid namespace), where nothing run at exit may inspect it (LeakSanitizer's
   // exit check ptraces its own threads through /proc/<pid>/task and spun forever here). Its

@@ -22,6 +22,6 @@ ReattachResult reattach(const std::string& self, pid_t initPid, const std::strin
                         const std::vector<std::string>& paths);
 
 // Helper side (single-threaded): argv "--pid P --reattach PATH..." with the trees at fd 3...
-[[noreturn]] int reattachMain(int argc, char** argv);
+[[noreturn]] void reattachMain(int argc, char** argv);
 
 }  // namespace sv::fs
