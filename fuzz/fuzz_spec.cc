@@ -7,18 +7,15 @@
 
 #include "base/sys_error.h"
 #include "fuzz/fuzz_util.h"
+#include "fuzz/spec_digest.h"
 #include "nsutil/plan.h"
 #include "oci/spec.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   sv::fuzz::quietLogs();
-  std::string text(reinterpret_cast<const char*>(data), size);
-  sv::oci::Spec spec;
-  try {
-    spec = sv::oci::parseSpec(text);
-  } catch (const sv::oci::SpecError&) {
-    return 0;
-  }
+  std::optional<sv::oci::Spec> parsed = sv::fuzz::parsedSpec(data, size);
+  if (!parsed) return 0;
+  sv::oci::Spec& spec = *parsed;
   // What parsed must be one of the spec's namespaces, capabilities and rlimits.
   if (spec.linux) {
     for (const auto& n : spec.linux->namespaces) {

@@ -41,13 +41,9 @@ void checkAccepted(const sv::oci::Spec& spec, const sv::runc::SysContResult& r) 
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   sv::fuzz::quietLogs();
-  std::string text(reinterpret_cast<const char*>(data), size);
-  sv::oci::Spec spec;
-  try {
-    spec = sv::oci::parseSpec(text);
-  } catch (const sv::oci::SpecError&) {
-    return 0;
-  }
+  std::optional<sv::oci::Spec> parsed = sv::fuzz::parsedSpec(data, size);
+  if (!parsed) return 0;
+  sv::oci::Spec& spec = *parsed;
   const uint64_t h = sv::fuzz::inputHash(data, size);
   sv::runc::SysContInputs in;
   // As the runtime does: mgr is asked only when the spec maps no ids itself.

@@ -1,13 +1,27 @@
-// A spec's values as one JSON text, so a target can tell whether a function changed a spec
-// (oci::Spec has no operator==; its json members would make a defaulted one slow anyway).
+// What the spec targets share: the input parsed as config.json, and a spec's values as one JSON
+// text, so a target can tell whether a function changed a spec (oci::Spec has no operator==;
+// its json members would make a defaulted one slow anyway).
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "oci/spec.h"
 
 namespace sv::fuzz {
+
+// The input as config.json, or nullopt for an expected refusal (SpecError); anything else
+// thrown is a finding.
+inline std::optional<oci::Spec> parsedSpec(const uint8_t* data, size_t size) {
+  try {
+    return oci::parseSpec(std::string(reinterpret_cast<const char*>(data), size));
+  } catch (const oci::SpecError&) {
+    return std::nullopt;
+  }
+}
 
 inline nlohmann::json digestMaps(const std::vector<oci::IdMapping>& maps) {
   nlohmann::json out = nlohmann::json::array();

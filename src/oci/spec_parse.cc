@@ -76,6 +76,13 @@ std::string describe(const Json& v) {
   fail(p, fmt::format("must be {}, got {}", expected, describe(v)));
 }
 
+// nlohmann's text without its "[json.exception.parse_error.101] " tag.
+std::string_view reasonOf(const Json::exception& e) {
+  std::string_view reason = e.what();
+  if (size_t end = reason.find("] "); end != std::string_view::npos) reason.remove_prefix(end + 2);
+  return reason;
+}
+
 std::string syntaxError(const std::string& text, const Json::parse_error& e) {
   // e.byte is the 1-based offset of the last byte read, the one that broke the parse.
   const size_t at = std::min<size_t>(e.byte > 0 ? e.byte - 1 : 0, text.size());
@@ -83,8 +90,8 @@ std::string syntaxError(const std::string& text, const Json::parse_error& e) {
   const size_t line = 1 + static_cast<size_t>(std::count(begin, begin + at, '\n'));
   const size_t lastNewline = at == 0 ? std::string::npos : text.rfind('\n', at - 1);
   const size_t column = lastNewline == std::string::npos ? at + 1 : at - lastNewline;
-  // nlohmann says "[json.exception.parse_error.101] parse error at line 1, column 6: <reason>".
-  std::string_view reason = e.what();
+  // nlohmann says "parse error at line 1, column 6: <reason>" (after its tag).
+  std::string_view reason = reasonOf(e);
   if (size_t colon = reason.find(": "); colon != std::string_view::npos) {
     reason.remove_prefix(colon + 2);
   }
@@ -780,11 +787,8 @@ Spec parseSpec(const std::string& json) {
   } catch (const Json::out_of_range& e) {
     // A number beyond a double's range ("1e999"): nlohmann's parser throws out_of_range.406,
     // not parse_error (found by fuzz_spec).
-    std::string_view reason = e.what();
-    if (size_t end = reason.find("] "); end != std::string_view::npos) reason.remove_prefix(end + 2);
-    throw SpecError(fmt::format("config.json is not valid JSON: {} (too large for any number "
-                                "field)",
-                                reason));
+    throw SpecError(fmt::format(
+        "config.json is not valid JSON: {} (too large for any number field)", reasonOf(e)));
   }
   if (!doc.is_object()) {
     throw SpecError(fmt::format("config.json must hold a JSON object, got {}", describe(doc)));

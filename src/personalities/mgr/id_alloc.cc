@@ -259,7 +259,8 @@ void IdAllocator::load(std::string_view text) {
   try {
     j = Json::parse(text);
   } catch (const Json::exception& e) {
-    // nlohmann says "[json.exception.parse_error.101] parse error at ...: <reason>".
+    // nlohmann says "[json.exception.parse_error.101] parse error at ...: <reason>" (or
+    // out_of_range.406 for a number beyond a double's range).
     std::string_view reason = e.what();
     if (size_t p = reason.find("] "); p != std::string_view::npos) reason.remove_prefix(p + 2);
     throw AllocError(fmt::format("id allocation table is not valid JSON ({})", reason));
