@@ -159,6 +159,11 @@ def _pid_alive(pid):
         return False
 
 
+def _mountpoints():
+    with open("/proc/self/mountinfo") as f:
+        return {line.split()[4] for line in f}
+
+
 def _read_pid(path):
     try:
         with open(path) as f:
@@ -184,9 +189,15 @@ class Daemon:
         return pid if pid and _pid_alive(pid) else 0
 
     def start(self, timeout=90):
-        if self.running_pid() and self.ready():
+        pid = self.running_pid()
+        if pid and self.ready():
             _reused.append(self.name)
             return
+        if pid:
+            # Ours (the harness's pid file) from an earlier run, alive but unable to serve (a
+            # sysvisor-fs without its mount): replaced, or the new one would find it in the way.
+            os.kill(pid, signal.SIGTERM)
+            wait_for(lambda: not _pid_alive(pid), 30, f"the old {self.name} ({pid}) to exit")
         os.makedirs(os.path.dirname(self.log), exist_ok=True)
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=log,
@@ -316,7 +327,14 @@ class FsEnv(SysvisorDaemonEnv):
     def status_flags(self):
         return ["--socket", self.sock]
 
+    def _ready(self):
+        # Reusable only with its FUSE mount in our mount namespace: a daemon whose mount is gone
+        # answers status but every container's subtree is missing.
+        return super()._ready() and self.mnt in _mountpoints()
+
     def stop(self):
+        if self.daemon.proc is None:
+            return  # reused, not ours to stop: its mount stays with it
         super().stop()
         # With registrations left, the daemon leaves its mount to its fd holder (for a
         # restart); the test run is over, so both go.
