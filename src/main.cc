@@ -3,6 +3,7 @@
 
 #include <string_view>
 
+#include "fusefs/id_view.h"
 #include "fusefs/proc_sys.h"
 #include "personalities/fs/fs.h"
 #include "personalities/mgr/mgr.h"
@@ -50,6 +51,8 @@ int main(int argc, char** argv) {
     if (sub == r.subcommand) return r.main(argc - 1, argv + 1);
   // Hidden: sysvisor-fs's helper for user- and pid-namespace sysctls.
   if (sub == "nsexec") sv::fs::nsexecMain(argc - 1, argv + 1);
+  // Hidden: the engine's id-shifting view of a directory, in the foreground (tests).
+  if (sub == "idview") return sv::fs::idViewMain(argc - 1, argv + 1);
   dprintf(STDERR_FILENO, "sysvisor: unknown role \"%s\"\n", argv[1]);
   return usage(STDERR_FILENO);
 }

@@ -132,6 +132,7 @@ unsigned parseMountAttrs(std::string_view opts) {
 }
 
 struct MountinfoLine {
+  std::string_view line;
   int id = 0, parent = 0;
   std::string mountpoint;
   std::string_view mountOpts, fstype, source, superOpts;
@@ -144,6 +145,7 @@ std::optional<MountinfoLine> parseLine(std::string_view line) {
   // id parent maj:min root mountpoint options [optional...] - fstype source superoptions
   if (dash + 3 > f.size()) return std::nullopt;
   MountinfoLine m;
+  m.line = line;
   if (std::from_chars(f[0].data(), f[0].data() + f[0].size(), m.id).ec != std::errc() ||
       std::from_chars(f[1].data(), f[1].data() + f[1].size(), m.parent).ec != std::errc())
     return std::nullopt;
@@ -157,6 +159,7 @@ std::optional<MountinfoLine> parseLine(std::string_view line) {
 
 OverlayMount parseOverlay(const MountinfoLine& m, const std::string& relativeBase) {
   OverlayMount o;
+  o.mountinfoLine = std::string(m.line);
   o.mountId = m.id;
   o.mountpoint = m.mountpoint;
   o.source = unescapeOctal(m.source);
@@ -293,19 +296,18 @@ void clearVolatileMarker(const std::string& work) {
                        "'{}/work/incompat/volatile'", work);
 }
 
-// A detached overlay mount over the given (already idmapped) layer fds.
-UniqueFd buildOverlay(const OverlayMount& o, const std::vector<UniqueFd>& layers) {
+// A detached overlay mount over the given lower layers (names for lowerdir+: idmapped clones as
+// /proc/self/fd/N, or the engine's own paths).
+UniqueFd buildOverlay(const OverlayMount& o, const std::vector<std::string>& lowerNames) {
   UniqueFd fs(SV_SYSCALL(static_cast<int>(::syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC)),
                          "overlay for '{}'", o.mountpoint));
-  std::string what = fmt::format("building the idmapped overlay for '{}'", o.mountpoint);
+  std::string what = fmt::format("building the overlay for '{}'", o.mountpoint);
   if (!o.source.empty()) fsconfig(fs.get(), FSCONFIG_SET_STRING, "source", o.source.c_str(), what);
   // /proc/self/fd/N names the detached idmapped clone; the kernel resolves it at this call and
   // keeps only the name for mountinfo (see OverlayMount::lowersByFd).
-  for (size_t i = 0; i < layers.size(); ++i) {
-    std::string fdPath = fmt::format("/proc/self/fd/{}", layers[i].get());
-    fsconfig(fs.get(), FSCONFIG_SET_STRING, "lowerdir+", fdPath.c_str(),
+  for (size_t i = 0; i < lowerNames.size(); ++i)
+    fsconfig(fs.get(), FSCONFIG_SET_STRING, "lowerdir+", lowerNames[i].c_str(),
              fmt::format("{} (lower layer '{}')", what, o.lowers[i]));
-  }
   if (!o.upper.empty()) {
     fsconfig(fs.get(), FSCONFIG_SET_STRING, "upperdir", escapeOverlay(o.upper).c_str(), what);
     fsconfig(fs.get(), FSCONFIG_SET_STRING, "workdir", escapeOverlay(o.work).c_str(), what);
@@ -333,21 +335,24 @@ UniqueFd buildOverlay(const OverlayMount& o, const std::vector<UniqueFd>& layers
 
 int topMountId(const std::string& path) {
   struct statx stx {};
-  SV_SYSCALL(
-      ::statx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_MNT_ID, &stx),
-      "'{}'", path);
+  // DONT_SYNC: a FUSE mount whose server died (an id view) answers from its cache, not ENOTCONN.
+  SV_SYSCALL(::statx(AT_FDCWD, path.c_str(),
+                     AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_STATX_DONT_SYNC, STATX_MNT_ID,
+                     &stx),
+             "'{}'", path);
   return static_cast<int>(stx.stx_mnt_id);
 }
 
 // Puts the new mount where the old one was. Why safe: the mount id check makes sure we detach
 // the mount we parsed and not one mounted since; the backup clone shares the old superblock, so
 // if attaching the new mount fails the path gets the same overlay back instead of nothing.
-void swapMount(const OverlayMount& o, int newMount) {
-  const std::string& path = o.mountpoint;
-  if (int top = topMountId(path); top != o.mountId)
+}  // namespace
+
+void replaceMount(const std::string& path, int mountId, int newMount) {
+  if (int top = topMountId(path); top != mountId)
     throw UserError(fmt::format(
         "the mount on '{}' changed while sysvisor rebuilt it (mount id {} instead of {}); retry",
-        path, top, o.mountId));
+        path, top, mountId));
   UniqueFd backup(SV_SYSCALL(
       static_cast<int>(sysOpenTree(AT_FDCWD, path.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)),
       "backup clone of '{}'", path));
@@ -357,15 +362,18 @@ void swapMount(const OverlayMount& o, int newMount) {
   int err = errno;
   std::string restored = ::syscall(SYS_move_mount, backup.get(), "", AT_FDCWD, path.c_str(),
                                    MOVE_MOUNT_F_EMPTY_PATH) == 0
-                             ? "the original overlay is back in place"
-                             : "the original overlay could not be put back either";
-  throwSysError(err, "move_mount", fmt::format("idmapped overlay onto '{}' ({})", path, restored));
+                             ? "the original mount is back in place"
+                             : "the original mount could not be put back either";
+  throwSysError(err, "move_mount", fmt::format("new mount onto '{}' ({})", path, restored));
 }
 
-}  // namespace
+namespace {
 
-std::optional<OverlayMount> findOverlayAt(const std::string& mountinfo, const std::string& path,
-                                          const std::string& relativeBase) {
+// The top of a stack of mounts on one path is the one no other mount there sits on (its id is
+// nobody's parent). Listing order alone is not enough: a mount attached beneath
+// (MOVE_MOUNT_BENEATH) is listed after the one above it. Among several candidates (an
+// overmounted parent left an old, hidden mount on the same path) the newest listed wins.
+std::optional<MountinfoLine> topMountLine(const std::string& mountinfo, const std::string& path) {
   std::string want = trimSlash(path);
   std::vector<MountinfoLine> here;
   for (std::string_view line : split(mountinfo, '\n')) {
@@ -373,21 +381,32 @@ std::optional<OverlayMount> findOverlayAt(const std::string& mountinfo, const st
     std::optional<MountinfoLine> m = parseLine(line);
     if (m && m->mountpoint == want) here.push_back(std::move(*m));
   }
-  // The top of a stack of mounts on one path is the one no other mount there sits on (its id is
-  // nobody's parent). Listing order alone is not enough: a mount attached beneath
-  // (MOVE_MOUNT_BENEATH) is listed after the one above it. Among several candidates (an
-  // overmounted parent left an old, hidden mount on the same path) the newest listed wins.
   const MountinfoLine* top = nullptr;
   for (const MountinfoLine& m : here) {
     bool covered = false;
     for (const MountinfoLine& other : here) covered |= other.parent == m.id && &other != &m;
     if (!covered) top = &m;
   }
+  if (!top) return std::nullopt;
+  return *top;
+}
+
+}  // namespace
+
+std::optional<OverlayMount> findOverlayAt(const std::string& mountinfo, const std::string& path,
+                                          const std::string& relativeBase) {
+  std::optional<MountinfoLine> top = topMountLine(mountinfo, path);
   if (!top || top->fstype != "overlay") return std::nullopt;
   return parseOverlay(*top, relativeBase);
 }
 
-void remountOverlayIdmapped(const OverlayMount& o, int usernsFd) {
+std::optional<TopMount> findTopMountAt(const std::string& mountinfo, const std::string& path) {
+  std::optional<MountinfoLine> top = topMountLine(mountinfo, path);
+  if (!top) return std::nullopt;
+  return TopMount{top->id, std::string(top->fstype), unescapeOctal(top->source)};
+}
+
+UniqueFd buildIdmappedOverlay(const OverlayMount& o, int usernsFd) {
   if (o.lowersByFd)
     throw UserError(
         fmt::format("the overlay on '{}' already has idmapped lower layers (they were given by fd)",
@@ -400,13 +419,30 @@ void remountOverlayIdmapped(const OverlayMount& o, int usernsFd) {
         fmt::format("the overlay on '{}' has an upper dir without a work dir", o.mountpoint));
   // Why safe: the layer paths come from the host's mountinfo, written by the container engine
   // (root-owned directories such as /var/lib/docker), not from the image or the bundle. Every
-  // clone and the new overlay are detached until swapMount, so any failure before it leaves
-  // nothing behind but fds that close.
+  // clone and the new overlay are detached until the caller attaches it, so any failure
+  // leaves nothing behind but fds that close.
   std::vector<UniqueFd> layers;
   layers.reserve(o.lowers.size());
-  for (const std::string& lower : o.lowers) layers.push_back(idmappedLayer(lower, usernsFd));
-  UniqueFd mnt = buildOverlay(o, layers);
-  swapMount(o, mnt.get());
+  std::vector<std::string> names;
+  for (const std::string& lower : o.lowers) {
+    layers.push_back(idmappedLayer(lower, usernsFd));
+    names.push_back(fmt::format("/proc/self/fd/{}", layers.back().get()));
+  }
+  return buildOverlay(o, names);
+}
+
+void remountOverlayIdmapped(const OverlayMount& o, int usernsFd) {
+  UniqueFd mnt = buildIdmappedOverlay(o, usernsFd);
+  replaceMount(o.mountpoint, o.mountId, mnt.get());
+}
+
+void restoreOverlay(const OverlayMount& o, int replacingMountId) {
+  if (o.lowersByFd || o.lowers.empty() || o.lowers.size() > kMaxLowers)
+    throw UserError(fmt::format("the overlay recorded for '{}' cannot be rebuilt", o.mountpoint));
+  // By path, as the engine gave them: mountinfo then names them as the engine's mount did, and
+  // the next create finds an engine overlay there, not one of ours.
+  UniqueFd mnt = buildOverlay(o, o.lowers);
+  replaceMount(o.mountpoint, replacingMountId, mnt.get());
 }
 
 }  // namespace sv::ns

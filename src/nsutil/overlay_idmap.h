@@ -11,10 +11,13 @@
 #include <string>
 #include <vector>
 
+#include "base/unique_fd.h"
+
 namespace sv::ns {
 
 struct OverlayMount {
-  int mountId = 0;  // mountinfo field 1
+  std::string mountinfoLine;  // as read (findOverlayAt parses it back)
+  int mountId = 0;            // mountinfo field 1
   std::string mountpoint;
   std::string source;               // mountinfo's source field (Docker: "overlay"), kept as is
   std::vector<std::string> lowers;  // absolute, resolved, top-most first (as in lowerdir=)
@@ -46,6 +49,13 @@ struct OverlayMount {
 std::optional<OverlayMount> findOverlayAt(const std::string& mountinfo, const std::string& path,
                                           const std::string& relativeBase);
 
+// The top mount on path in mountinfo text (see findOverlayAt), whatever its type.
+struct TopMount {
+  int id = 0;
+  std::string fstype, source;
+};
+std::optional<TopMount> findTopMountAt(const std::string& mountinfo, const std::string& path);
+
 // Replaces the overlay at o.mountpoint with one whose lower layers are idmapped through
 // usernsFd (a user namespace fd, see makeUserNs in idmap.h): each lower is
 // open_tree(OPEN_TREE_CLONE) + mount_setattr(MOUNT_ATTR_IDMAP); the new overlay is built with
@@ -63,5 +73,16 @@ std::optional<OverlayMount> findOverlayAt(const std::string& mountinfo, const st
 // blocks every later mount on its work dir, is removed first; the new mount recreates it.
 // Needs CAP_SYS_ADMIN in the host mount namespace's user namespace (sysvisor-runc as root).
 void remountOverlayIdmapped(const OverlayMount& o, int usernsFd);
+// The same overlay, detached (the caller attaches it or gives it to the container).
+UniqueFd buildIdmappedOverlay(const OverlayMount& o, int usernsFd);
+
+// Puts newMount (a detached mount fd) on path in place of the mount mountId, which must be the
+// top one there; if attaching fails, the old mount is put back. Throws UserError / SysError.
+void replaceMount(const std::string& path, int mountId, int newMount);
+
+// The engine's overlay o again as the engine mounted it (lower layers as they are, not
+// idmapped), in place of mount replacingMountId on o.mountpoint: what delete leaves for the
+// engine once the id view (fusefs/id_view.h) that replaced its overlay goes.
+void restoreOverlay(const OverlayMount& o, int replacingMountId);
 
 }  // namespace sv::ns

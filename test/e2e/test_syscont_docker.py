@@ -19,6 +19,21 @@ from e2e import DockerTest, wait_for
 BLOCK = 65536
 
 
+def view_servers(container_id):
+    """The id view servers (comm sv-idview, forked by `create`: its command line) of a
+    container."""
+    found = []
+    for line in e2e.processes_with(container_id):
+        pid = line.split(":", 1)[0]
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().strip() == "sv-idview":
+                    found.append(line)
+        except OSError:
+            pass
+    return found
+
+
 def uid_map(text):
     return [tuple(int(x) for x in l.split()) for l in text.strip().splitlines()]
 
@@ -108,12 +123,12 @@ class SysContDockerTest(DockerTest):
             # The container keeps running, its files still its own.
             r = self.docker_ok("exec", name, "stat", "-c", "%u", "/made-by-root")
             self.assertEqual(r.out.strip(), "0")
-            # Docker 20.10's overlay2 diffs a container through its mounted rootfs, which shows
-            # the container's range while it runs (every file then looks changed): once it
-            # stopped, `docker diff` lists exactly what root changed.
+            # `docker diff` reads the running container through dockerd's mount, where the
+            # id view shows it 0-based: exactly what root changed, running or stopped.
+            want = ["A /made-by-1000", "A /made-by-root", "A /suid"]
+            self.assertEqual(sorted(self.docker_ok("diff", name).out.splitlines()), want)
             self.docker_ok("stop", "-t", "1", name)
-            self.assertEqual(sorted(self.docker_ok("diff", name).out.splitlines()),
-                             ["A /made-by-1000", "A /made-by-root", "A /suid"])
+            self.assertEqual(sorted(self.docker_ok("diff", name).out.splitlines()), want)
         finally:
             self.docker("rmi", "-f", image)
 
@@ -165,26 +180,91 @@ class SysContDockerTest(DockerTest):
         new = self.docker_run_d("--", "sleep", "300")
         self.assertNotIn(self.range_of(new), before.values())
 
+    def tar_owners(self, data):
+        with tarfile.open(fileobj=__import__("io").BytesIO(data)) as t:
+            return {m.name: (m.uid, m.gid) for m in t.getmembers()}
+
     def test_cp_and_export(self):
         name = self.docker_run_d("--", "sleep", "300")
+        base = self.range_of(name)
         src = os.path.join(self.tmp, "in.txt")
         with open(src, "w") as f:
             f.write("copied in\n")
+        # docker cp in: root's file is root's inside at once (dockerd writes through the view,
+        # which stores the owner it sets in the container's range), no restart needed.
         self.docker_ok("cp", src, f"{name}:/in.txt")
         self.assertEqual(self.docker_ok("exec", name, "cat", "/in.txt").out, "copied in\n")
-        self.docker_ok("exec", name, "sh", "-c", "echo made inside > /out.txt")
+        r = self.docker_ok("exec", name, "stat", "-c", "%u:%g", "/in.txt")
+        self.assertEqual(r.out.strip(), "0:0")
+        st = os.stat(os.path.join(self.upper_dir(name), "in.txt"))
+        self.assertEqual((st.st_uid, st.st_gid), (base, base))
+        # Another owner in the archive comes out as it does in a runc container (Docker 20.10
+        # keeps the archive's ids, with or without -a, for a container without a user).
+        os.chown(src, 4321, 4322)
+        plain = self.docker_run_d("--", "sleep", "300", runtime="runc")
+        for flags in ([], ["-a"]):
+            for ctr in (name, plain):
+                self.docker_ok("cp", *flags, src, f"{ctr}:/in-a.txt")
+            ours, theirs = (self.docker_ok("exec", c, "stat", "-c", "%u:%g", "/in-a.txt").out
+                            for c in (name, plain))
+            self.assertEqual((ours, theirs), (theirs, "4321:4322\n"), flags)
+        st = os.stat(os.path.join(self.upper_dir(name), "in-a.txt"))
+        self.assertEqual((st.st_uid, st.st_gid), (base + 4321, base + 4322))
+        self.docker_ok("exec", name, "sh", "-c",
+                       "echo made inside > /out.txt; mkdir /home/u; echo u > /home/u/f;"
+                       " chown -R 1000:1000 /home/u")
         out = os.path.join(self.tmp, "out.txt")
         self.docker_ok("cp", f"{name}:/out.txt", out)
         with open(out) as f:
             self.assertEqual(f.read(), "made inside\n")
-        # A stopped container exports its files 0-based, like any other.
+        # docker cp out and docker export of the running container: 0-based owners.
+        r = subprocess.run([e2e.DOCKER, "cp", f"{name}:/home/u", "-"], env=self.env.env,
+                           capture_output=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.tar_owners(r.stdout), {"u": (1000, 1000), "u/f": (1000, 1000)})
+        for state in ("running", "stopped"):
+            tar = os.path.join(self.tmp, f"export-{state}.tar")
+            self.docker_ok("export", "-o", tar, name)
+            with open(tar, "rb") as f:
+                owners = self.tar_owners(f.read())
+            self.assertEqual(owners["out.txt"], (0, 0), state)
+            self.assertEqual(owners["in.txt"], (0, 0), state)
+            self.assertEqual(owners["bin/busybox"], (0, 0), state)
+            self.assertEqual(owners["home/u/f"], (1000, 1000), state)
+            # Only the rootfs: not the container's /proc, nor what sysvisor-fs or Docker
+            # mounted inside.
+            self.assertFalse([n for n in owners if n.startswith("proc/")], state)
+            self.assertEqual(sorted(self.docker_ok("diff", name).out.splitlines()),
+                             ["A /home/u", "A /home/u/f", "A /in-a.txt", "A /in.txt",
+                              "A /out.txt", "C /home"], state)
+            if state == "running":
+                self.docker_ok("stop", "-t", "1", name)
+
+    def test_engine_view_follows_the_container(self):
+        """The view dockerd reads is the container's own overlay: a pause (upper dir shifted
+        back for commit), a restart, and `docker stop` leave it exact and leave nothing."""
+        name = self.docker_run_d("--", "sleep", "300")
+        merged = self.inspect(name, "{{.GraphDriver.Data.MergedDir}}")
+        self.docker_ok("exec", name, "sh", "-c", "echo 1 > /a; rm /bin/true 2>/dev/null; true")
+        want = sorted(self.docker_ok("diff", name).out.splitlines())
+        self.assertIn("A /a", want)
+        self.docker_ok("pause", name)
+        try:
+            self.assertEqual(sorted(self.docker_ok("diff", name).out.splitlines()), want)
+        finally:
+            self.docker_ok("unpause", name)
+        # Written inside after the view was mounted: seen at once (no caching in the view).
+        self.docker_ok("exec", name, "sh", "-c", "echo 2 > /b")
+        r = self.docker_ok("exec", name, "cat", "/b")
+        self.assertEqual(r.out, "2\n")
+        self.assertIn("A /b", self.docker_ok("diff", name).out.splitlines())
+        self.docker_ok("restart", "-t", "1", name)
+        self.assertEqual(self.docker_ok("exec", name, "stat", "-c", "%u", "/a", "/bin/busybox")
+                         .out.split(), ["0", "0"])
+        self.assertIn("A /b", self.docker_ok("diff", name).out.splitlines())
         self.docker_ok("stop", "-t", "1", name)
-        tar = os.path.join(self.tmp, "export.tar")
-        self.docker_ok("export", "-o", tar, name)
-        with tarfile.open(tar) as t:
-            owners = {m.name: (m.uid, m.gid) for m in t.getmembers()}
-        self.assertEqual(owners["out.txt"], (0, 0))
-        self.assertEqual(owners["bin/busybox"], (0, 0))
+        self.assertEqual(e2e.our_mounts([merged]), [])
+        self.assertEqual(view_servers(self.container_id(name)), [])
 
     def test_refused_flags(self):
         for flags, needle in ((["--network", "none", "--privileged"],

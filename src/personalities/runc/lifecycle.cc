@@ -149,8 +149,10 @@ struct CreateCleanup {
   const oci::Hooks* hooks = nullptr;
   const ContainerState* state = nullptr;
   const ContainerState* shifted = nullptr;  // a system container's upper dir to shift back
+  const ContainerState* idView = nullptr;   // the engine's id view to take down
   ~CreateCleanup() {
     if (!armed) return;
+    if (idView) removeEngineView(*idView);
     if (shifted) {
       try {
         shiftUpperBack(*shifted);
@@ -405,6 +407,7 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
   ns::MountTrees treeFds;
   for (const auto& t : trees) treeFds.mounts.push_back(t.get());
   UniqueFd rootfsTree;
+  std::optional<SysContRootfs> sysRootfs;
   std::vector<UniqueFd> deviceNodes;
   if (syscont) {
     // Recorded before the shift starts (see prepareSystemRootfs).
@@ -413,8 +416,8 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
       cleanup.shifted = &s;
       store.save(s);
     };
-    SysContRootfs r = prepareSystemRootfs(plan.rootfs, userns.get(), syscont->range, willShift);
-    rootfsTree = std::move(r.rootfsTree);
+    sysRootfs = prepareSystemRootfs(plan.rootfs, userns.get(), syscont->range, willShift);
+    rootfsTree = std::move(sysRootfs->rootfsTree);
     treeFds.rootfs = rootfsTree.get();
     deviceNodes = ns::prepareDeviceNodes(plan, syscont->range.uidBase, syscont->range.gidBase);
     for (const auto& n : deviceNodes) treeFds.devices.push_back(n.get());
@@ -462,6 +465,13 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
   rootfsTree.reset();
   deviceNodes.clear();
   home.reset();
+  // Forked here, in the runtime's own cgroups (like the console relay): never counted, frozen
+  // or killed with the container's.
+  if (sysRootfs && sysRootfs->engineOverlay) {
+    cleanup.idView = &s;
+    startEngineView(*sysRootfs, s, [&] { store.save(s); });
+    sysRootfs.reset();
+  }
   if (consoleSocket) {
     sendPtyMaster(consoleSocket.get(), launched->ptyMaster.get());
     launched->ptyMaster.reset();
@@ -597,6 +607,7 @@ void destroy(const StateStore& store, const ContainerState& s) {
   }
   detachSharedRootfs(s.sharedRootfsMountId, s.sharedRootfsPath);
   stopConsoleRelay({s.consoleRelayPid, s.consoleRelayStart});
+  removeEngineView(s);
   // Back to 0-based before the engine unmounts the rootfs and `docker commit`/`diff` read it.
   try {
     shiftUpperBack(s);

@@ -83,6 +83,11 @@ std::string stateToJson(const ContainerState& s) {
     if (!s.shiftedUpper.empty()) j["shiftedUpper"] = s.shiftedUpper;
     if (s.systemdInit) j["systemdInit"] = true;
     if (s.consoleRelayPid) j["consoleRelay"] = {s.consoleRelayPid, s.consoleRelayStart};
+    if (!s.idViewEngineMount.empty())
+      j["idView"] = {{"engineMount", s.idViewEngineMount},
+                     {"path", s.idViewPath},
+                     {"pid", s.idViewPid},
+                     {"start", s.idViewStart}};
   }
   if (s.sharedRootfsMountId) {
     j["sharedRootfsMountId"] = s.sharedRootfsMountId;
@@ -134,6 +139,12 @@ ContainerState stateFromJson(const std::string& text) {
   if (auto it = j.find("consoleRelay"); it != j.end() && it->is_array() && it->size() == 2) {
     s.consoleRelayPid = (*it)[0].get<pid_t>();
     s.consoleRelayStart = (*it)[1].get<uint64_t>();
+  }
+  if (auto it = j.find("idView"); it != j.end() && it->is_object()) {
+    s.idViewEngineMount = it->value("engineMount", "");
+    s.idViewPath = it->value("path", "");
+    s.idViewPid = it->value("pid", pid_t{0});
+    s.idViewStart = it->value("start", uint64_t{0});
   }
   return s;
 }

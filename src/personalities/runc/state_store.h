@@ -61,6 +61,12 @@ struct ContainerState {
   // process.terminal), killed at delete if still there: pid and start time.
   pid_t consoleRelayPid = 0;
   uint64_t consoleRelayStart = 0;
+  // The engine's id view (fusefs/id_view.h) that replaced the engine's overlay on the rootfs
+  // path while the container lives: the overlay's mountinfo line (rebuilt at delete), the
+  // server's pid and start time, and the path (as mountinfo names it).
+  std::string idViewEngineMount, idViewPath;
+  pid_t idViewPid = 0;
+  uint64_t idViewStart = 0;
 };
 
 std::string stateToJson(const ContainerState& s);

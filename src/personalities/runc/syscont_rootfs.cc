@@ -1,12 +1,19 @@
 // The system container's rootfs: idmapped overlay layers or an idmapped clone, and the
 // shifting of an overlay's upper dir (see syscont_setup.h).
+#include <fcntl.h>
+#include <linux/mount.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include <chrono>
 
 #include "base/file_util.h"
 #include "base/log.h"
+#include "base/process.h"
 #include "base/sys_error.h"
+#include "fusefs/id_view.h"
 #include "nsutil/id_shift.h"
 #include "nsutil/idmap.h"
 #include "nsutil/overlay_idmap.h"
@@ -63,12 +70,86 @@ SysContRootfs prepareSystemRootfs(const std::string& rootfs, int userns, const I
   willShift(ov->upper);
   ns::shiftIds(ov->upper, 0, range.size, static_cast<int64_t>(range.uidBase));
   try {
-    ns::remountOverlayIdmapped(*ov, userns);
+    // Our overlay gets a work dir of its own, inside the engine's: an overlay mount empties its
+    // work dir's "work" subdir, and the engine may mount its overlay over the view while ours
+    // lives (dockerd does, for each command, after a restart with live-restore), which would
+    // pull the ground from under our copy-ups.
+    ns::OverlayMount ours = *ov;
+    ours.work = ov->work + "/sysvisor";
+    if (::mkdir(ours.work.c_str(), 0700) != 0 && errno != EEXIST)
+      throwSysError(errno, "mkdir", fmt::format("'{}'", ours.work));
+    out.rootfsTree = ns::buildIdmappedOverlay(ours, userns);
+    // Cloned now, while our overlay is detached: once the init attached it in its namespace
+    // (with /proc, /dev and the volumes on it) it can no longer be cloned from here.
+    out.viewRoot = UniqueFd(SV_SYSCALL(
+        static_cast<int>(::syscall(SYS_open_tree, out.rootfsTree.get(), "",
+                                   OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH)),
+        "cloning the rootfs overlay of '{}'", rootfs));
+    out.engineOverlay = std::move(*ov);
   } catch (...) {
     ns::shiftIds(ov->upper, range.uidBase, range.size, -static_cast<int64_t>(range.uidBase));
     throw;
   }
   return out;
+}
+
+void startEngineView(SysContRootfs& r, ContainerState& s, const std::function<void()>& record) {
+  if (!r.engineOverlay) return;
+  const ns::OverlayMount& engine = *r.engineOverlay;
+  std::optional<fs::IdViewProcess> view;
+  try {
+    view.emplace(fs::startIdView(r.viewRoot.get(), {s.uidBase, s.gidBase, s.idSize}));
+  } catch (const std::exception& e) {
+    log::warn("container \"{}\": no id view for the engine ({}); '{}' shows the container's "
+              "host ids while it runs (docker diff, cp and export see them)",
+              s.id, e.what(), engine.mountpoint);
+    ns::replaceMount(engine.mountpoint, engine.mountId, r.viewRoot.get());
+    return;
+  }
+  // Recorded first: a delete after a failure from here on stops the server and checks the path.
+  s.idViewEngineMount = engine.mountinfoLine;
+  s.idViewPath = engine.mountpoint;
+  s.idViewPid = view->pid;
+  s.idViewStart = view->startTime;
+  record();
+  ns::replaceMount(engine.mountpoint, engine.mountId, view->mount.get());
+}
+
+namespace {
+
+// Why safe: the pid is signalled only if its start time is the server's.
+void stopIdViewServer(const ContainerState& s) {
+  if (s.idViewPid <= 0) return;
+  UniqueFd fd = pidfdOpen(s.idViewPid);
+  if (!fd) return;
+  auto st = readProcStat(s.idViewPid);
+  if (!st || st->startTime != s.idViewStart) return;
+  pidfdSignal(fd.get(), SIGKILL);
+  // Gone before the engine's overlay is mounted again: the server's clone holds our overlay,
+  // and two overlays on one upper dir must not live side by side.
+  struct pollfd p = {fd.get(), POLLIN, 0};
+  for (int i = 0; i < 50 && ::poll(&p, 1, 100) == 0; ++i) {
+  }
+}
+
+}  // namespace
+
+void removeEngineView(const ContainerState& s) noexcept {
+  if (s.idViewEngineMount.empty()) return;
+  try {
+    stopIdViewServer(s);
+    const std::string& path = s.idViewPath;
+    std::string mountinfo = readFile("/proc/self/mountinfo");
+    std::optional<ns::TopMount> top = ns::findTopMountAt(mountinfo, path);
+    if (!top || top->fstype != "fuse" || top->source != fs::kIdViewSource) return;
+    std::optional<ns::OverlayMount> engine = ns::findOverlayAt(
+        s.idViewEngineMount + "\n", path, ns::cleanPath(path + "/../.."));
+    if (!engine) throw UserError("the engine's overlay in the state cannot be read");
+    ns::restoreOverlay(*engine, top->id);
+  } catch (const std::exception& e) {
+    log::warn("container \"{}\": putting the engine's overlay back on '{}': {}", s.id, s.idViewPath,
+              e.what());
+  }
 }
 
 void shiftUpperBack(const ContainerState& s) {

@@ -14,6 +14,7 @@
 
 #include "base/unique_fd.h"
 #include "nsutil/mounts.h"
+#include "nsutil/overlay_idmap.h"
 #include "oci/spec.h"
 #include "personalities/runc/lifecycle.h"
 #include "personalities/runc/state_store.h"
@@ -97,8 +98,15 @@ void unregisterFs(const std::string& socket, const std::string& id) noexcept;
 //   state: shifted back at pause and delete so `docker commit` and `docker diff` see 0-based
 //   files);
 // - anything else gets an idmapped clone (rootfsTree) that the init mounts in its place.
+// An overlay with an upper dir (a writable container) is the container's via rootfsTree too:
+// the engine gets a view of it (startEngineView).
 struct SysContRootfs {
   UniqueFd rootfsTree;
+  // An overlay with an upper dir: ours is rootfsTree (the container's root), and after the
+  // launch startEngineView puts the engine's id view on the path in place of engineOverlay.
+  // viewRoot: a clone of our overlay's mount for the view's server (nothing mounts on it).
+  std::optional<ns::OverlayMount> engineOverlay;
+  UniqueFd viewRoot;
 };
 // userns: a user namespace with the container's maps (idmaps the layers or the clone).
 // willShift(dir) runs before a directory is shifted, to record it: a runtime killed during or
@@ -110,6 +118,18 @@ SysContRootfs prepareSystemRootfs(const std::string& rootfs, int userns, const I
 // for a state without one. Throws SysError.
 void shiftUpperBack(const ContainerState& s);
 void shiftUpperForward(const ContainerState& s);
+
+// After the launch, outside the container's cgroups: the id view of r.viewRoot replaces the
+// engine's overlay on its path (fusefs/id_view.h), recorded in s. If the view cannot be
+// started (no FUSE here), our overlay itself goes there instead, with a warning: the engine
+// then sees the container's host ids while it runs. record() saves s once it names the view,
+// before the view is on the path. Throws only when neither can be mounted.
+void startEngineView(SysContRootfs& r, ContainerState& s, const std::function<void()>& record);
+// Delete (and a create that failed after startEngineView): the view's server is stopped and
+// the engine's overlay is mounted again in the view's place, so the engine finds the mount it
+// made (it unmounts it at stop). Nothing to do for a state without a view, or when the view is
+// gone already (the engine unmounted it). Never throws: a failure costs a warning.
+void removeEngineView(const ContainerState& s) noexcept;
 
 // Delegation: the container's root owns its cgroup directories (v2 also the files the kernel
 // requires to be writable for delegation), so systemd and Docker inside can make cgroups.
