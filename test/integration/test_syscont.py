@@ -104,6 +104,61 @@ class SysContTest(svtest.ContainerTest):
         self.assertEqual(self.run_container(b2).rc, 0)
         self.assertEqual(open(os.path.join(b2.rootfs, "etc", "created-inside")).read(), "hello")
 
+    def test_overlay_rootfs_gets_the_engines_id_view(self):
+        # A rootfs that is an overlay mount with an upper dir (Docker's ".../merged"): the
+        # container runs on our overlay (idmapped lower layers), and the path, which the engine
+        # reads, gets the id view: 0-based both ways, the container's writes seen at once, none
+        # of the container's own mounts. Delete puts the engine's overlay back.
+        b = self.sc_bundle("sleep", "30")
+        lower, upper, work, merged = (os.path.join(self.tmp, d)
+                                      for d in ("ov-lower", "ov-upper", "ov-work", "ov-merged"))
+        shutil.copytree(b.rootfs, lower, symlinks=True)
+        for d in (upper, work, merged):
+            os.mkdir(d)
+        subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
+                        f"lowerdir={lower},upperdir={upper},workdir={work}", merged], check=True)
+        self.allowed_mounts.add(merged)
+        self.host_cleanup.append(lambda: subprocess.run(["umount", merged], check=True))
+        b.spec["root"]["path"] = merged
+        b.save()
+        cid, _ = self.create(b)
+        self.start(cid)
+        with open(f"/proc/{self.state(cid)['pid']}/uid_map") as f:
+            base = int(f.read().split()[1])
+        top = [r for r in mountinfo() if r["mountpoint"] == merged][-1]
+        self.assertEqual((top["fstype"], top["source"]), ("fuse", "sysvisor-idview"))
+        self.assertEqual(self.runc("exec", cid, "/probe", "write", "/made", "in").rc, 0)
+        st = os.stat(os.path.join(merged, "made"))
+        self.assertEqual((st.st_uid, st.st_gid), (0, 0))
+        st = os.stat(os.path.join(upper, "made"))
+        self.assertEqual((st.st_uid, st.st_gid), (base, base))
+        self.assertEqual(os.stat(os.path.join(merged, "probe")).st_uid, 0)
+        # The host (the engine) writes through the path: the container's root owns it.
+        with open(os.path.join(merged, "host-made"), "w") as f:
+            f.write("host")
+        os.mkdir(os.path.join(merged, "host-dir"))
+        os.chown(os.path.join(merged, "host-dir"), 1000, 1000)
+        kv = self.runc("exec", cid, "/probe", "stat", "/host-made").kv
+        self.assertEqual((kv["uid"], kv["gid"]), ("0", "0"))
+        kv = self.runc("exec", cid, "/probe", "stat", "/host-dir").kv
+        self.assertEqual((kv["uid"], kv["gid"]), ("1000", "1000"))
+        self.assertEqual(os.stat(os.path.join(upper, "host-dir")).st_uid, base + 1000)
+        # The container's /proc is a mount of its own, not part of what the engine sees.
+        self.assertEqual(os.listdir(os.path.join(merged, "proc")), [])
+        self.runc_ok("delete", "--force", cid)
+        top = [r for r in mountinfo() if r["mountpoint"] == merged][-1]
+        self.assertEqual(top["fstype"], "overlay")
+        self.assertIn(f"lowerdir+={lower}", top["super"])
+        self.assertEqual(len([r for r in mountinfo() if r["mountpoint"] == merged]), 1)
+        # Back to 0-based on disk; the lower layer never changed.
+        for name in ("made", "host-made"):
+            st = os.stat(os.path.join(upper, name))
+            self.assertEqual((st.st_uid, st.st_gid), (0, 0), name)
+        self.assertEqual(os.stat(os.path.join(upper, "host-dir")).st_uid, 1000)
+        self.assertEqual(os.stat(os.path.join(lower, "probe")).st_uid, 0)
+        with open(os.path.join(merged, "made")) as f:
+            self.assertEqual(f.read(), "in")
+
     def test_chown_fallback_where_idmapped_mounts_are_refused(self):
         # A rootfs inside an overlay (not its mount point) cannot be idmapped: overlayfs refuses.
         # Its files are chowned to the range for the container's life, then back.
