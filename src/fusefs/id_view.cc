@@ -76,11 +76,9 @@ int statOf(int fd, struct stat& st) {
   return ::fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 ? 0 : errno;
 }
 
-// Finds or adds the inode of parent/name and counts the kernel's reference.
-int lookupEntry(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_entry_param& e) {
+// Finds or adds the inode of an O_PATH fd (consumed) and counts the kernel's reference.
+int entryOf(fuse_req_t req, UniqueFd fd, fuse_entry_param& e) {
   View& v = viewOf(req);
-  UniqueFd fd(::openat(inodeOf(req, parent).fd.get(), name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
-  if (!fd) return errno;
   struct stat st;
   if (int err = statOf(fd.get(), st)) return err;
   auto key = std::make_pair(st.st_dev, st.st_ino);
@@ -106,13 +104,11 @@ int lookupEntry(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_entry_
   return 0;
 }
 
-void replyEntry(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  fuse_entry_param e;
-  if (int err = lookupEntry(req, parent, name, e)) {
-    fuse_reply_err(req, err);
-    return;
-  }
-  fuse_reply_entry(req, &e);
+// The same for parent/name.
+int lookupEntry(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_entry_param& e) {
+  UniqueFd fd(::openat(inodeOf(req, parent).fd.get(), name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd) return errno;
+  return entryOf(req, std::move(fd), e);
 }
 
 void forgetOne(View& v, fuse_ino_t ino, uint64_t n) {
@@ -120,6 +116,16 @@ void forgetOne(View& v, fuse_ino_t ino, uint64_t n) {
   auto* in = reinterpret_cast<Inode*>(ino);
   in->nlookup = n >= in->nlookup ? 0 : in->nlookup - n;
   if (in->nlookup == 0) v.inodes.erase(std::make_pair(in->dev, in->ino));
+}
+
+void replyEntry(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  fuse_entry_param e;
+  if (int err = lookupEntry(req, parent, name, e)) {
+    fuse_reply_err(req, err);
+    return;
+  }
+  // An interrupted request: the kernel never got the reference.
+  if (fuse_reply_entry(req, &e) != 0) forgetOne(viewOf(req), e.ino, 1);
 }
 
 // The host owner of something the caller creates in parent: the caller's ids moved into the
@@ -156,6 +162,22 @@ int ownByName(int parentFd, const char* name, const NewOwner& o) {
   UniqueFd fd(::openat(parentFd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
   if (!fd) return errno;
   return applyOwner(fd.get(), o);
+}
+
+// Opens a regular file through its O_PATH fd (never a name) with the caller's flags, minus
+// what only a name open means. O_NONBLOCK for the open itself: a lease the container holds on
+// its file then fails the open (EWOULDBLOCK) instead of holding the server for the lease break
+// time (45 s), every other request of the engine behind it.
+int reopen(int pathFd, int flags) {
+  flags &= ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW);
+  int fd = ::open(ProcPath(pathFd).s, flags | O_NONBLOCK | O_CLOEXEC);
+  if (fd >= 0 && !(flags & O_NONBLOCK) && ::fcntl(fd, F_SETFL, flags & ~O_ACCMODE) != 0) {
+    int err = errno;
+    ::close(fd);
+    errno = err;
+    return -1;
+  }
+  return fd;
 }
 
 // ---- operations ----
@@ -216,9 +238,12 @@ int setattr(fuse_req_t req, Inode& in, struct stat* attr, int valid, fuse_file_i
   }
   if (valid & FUSE_SET_ATTR_SIZE) {
     if (in.type != S_IFREG) return EINVAL;
-    int r = fi ? ::ftruncate(static_cast<int>(fi->fh), attr->st_size)
-               : ::truncate(path.s, attr->st_size);
-    if (r != 0) return errno;
+    if (fi) {
+      if (::ftruncate(static_cast<int>(fi->fh), attr->st_size) != 0) return errno;
+    } else {
+      UniqueFd fd(reopen(in.fd.get(), O_WRONLY));  // not truncate(path): it waits for a lease
+      if (!fd || ::ftruncate(fd.get(), attr->st_size) != 0) return errno;
+    }
   }
   if (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
     timespec tv[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
@@ -276,6 +301,12 @@ void makeNode(fuse_req_t req, fuse_ino_t parent, const char* name, Make make) {
 }
 
 void opMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+  // No device nodes in a container's rootfs from the host side: its root cannot make them
+  // either (only overlay's 0:0 whiteout).
+  if ((S_ISCHR(mode) || S_ISBLK(mode)) && rdev != 0) {
+    fuse_reply_err(req, EPERM);
+    return;
+  }
   makeNode(req, parent, name, [&](int dir) { return ::mknodat(dir, name, mode, rdev); });
 }
 
@@ -312,15 +343,13 @@ void opRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
   fuse_reply_err(req, r == 0 ? 0 : errno);
 }
 
-// Opens the inode itself (never a name) with the caller's flags, minus what only a name open
-// means.
-int reopen(const Inode& in, int flags) {
-  flags &= ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW);
-  return ::open(ProcPath(in.fd.get()).s, flags | O_CLOEXEC);
-}
-
 void opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  int fd = reopen(inodeOf(req, ino), fi->flags);
+  const Inode& in = inodeOf(req, ino);
+  if (in.type != S_IFREG) {
+    fuse_reply_err(req, EACCES);
+    return;
+  }
+  int fd = reopen(in.fd.get(), fi->flags);
   if (fd < 0) {
     fuse_reply_err(req, errno);
     return;
@@ -338,13 +367,26 @@ void opCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     fuse_reply_err(req, err);
     return;
   }
-  int flags = (fi->flags & ~O_NOCTTY) | O_NOFOLLOW | O_CLOEXEC;
-  // Only a file this call made gets the caller's owner: one the container made meanwhile is
-  // opened as it is.
-  UniqueFd fd(::openat(parentFd, name, flags | O_CREAT | O_EXCL, mode));
+  // Only a file this call made gets the caller's owner. A name the container took meanwhile
+  // is opened only if it is a regular file (a FIFO would block the server, a device must never
+  // be opened by it), through its O_PATH fd like any open.
+  UniqueFd fd(::openat(parentFd, name, (fi->flags & ~O_NOCTTY) | O_CREAT | O_EXCL | O_NOFOLLOW |
+                                           O_CLOEXEC,
+                       mode));
   bool created = static_cast<bool>(fd);
-  if (!fd && errno == EEXIST && !(fi->flags & O_EXCL))
-    fd = UniqueFd(::openat(parentFd, name, flags & ~O_CREAT));
+  if (!fd && errno == EEXIST && !(fi->flags & O_EXCL)) {
+    UniqueFd path(::openat(parentFd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    struct stat st;
+    if (!path || statOf(path.get(), st) != 0) {
+      fuse_reply_err(req, errno);
+      return;
+    }
+    if (!S_ISREG(st.st_mode)) {
+      fuse_reply_err(req, S_ISDIR(st.st_mode) ? EISDIR : EACCES);
+      return;
+    }
+    fd = UniqueFd(reopen(path.get(), fi->flags));
+  }
   if (!fd) {
     fuse_reply_err(req, errno);
     return;
@@ -356,14 +398,20 @@ void opCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
       return;
     }
   }
+  // The entry is the file we hold, not whatever the name means by now.
   fuse_entry_param e;
-  if (int err = lookupEntry(req, parent, name, e)) {
+  UniqueFd path(::open(ProcPath(fd.get()).s, O_PATH | O_CLOEXEC));
+  int err = path ? entryOf(req, std::move(path), e) : errno;
+  if (err) {
     fuse_reply_err(req, err);
     return;
   }
   fi->fh = static_cast<uint64_t>(fd.release());
   fi->keep_cache = 0;
-  if (fuse_reply_create(req, &e, fi) != 0) ::close(static_cast<int>(fi->fh));
+  if (fuse_reply_create(req, &e, fi) != 0) {
+    ::close(static_cast<int>(fi->fh));
+    forgetOne(viewOf(req), e.ino, 1);
+  }
 }
 
 void opRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
@@ -674,6 +722,11 @@ IdViewProcess startIdView(int rootTree, const IdShift& shift) {
       static_cast<int>(::syscall(SYS_open_tree, rootTree, "",
                                  OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH)),
       "id view: cloning the rootfs mount"));
+  // The server reads and writes files, never runs or opens them as devices.
+  struct mount_attr attr {};
+  attr.attr_set = MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC;
+  SV_SYSCALL(::syscall(SYS_mount_setattr, clone.get(), "", AT_EMPTY_PATH, &attr, sizeof attr),
+             "id view: restricting its clone of the rootfs mount");
   UniqueFd fuse(SV_SYSCALL(::open("/dev/fuse", O_RDWR | O_CLOEXEC), "id view: '/dev/fuse'"));
   IdViewProcess p;
   p.mount = mountIdView(fuse.get());

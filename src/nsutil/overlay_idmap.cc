@@ -400,6 +400,17 @@ std::optional<OverlayMount> findOverlayAt(const std::string& mountinfo, const st
   return parseOverlay(*top, relativeBase);
 }
 
+std::vector<TopMount> findMountsAt(const std::string& mountinfo, const std::string& path) {
+  std::string want = trimSlash(path);
+  std::vector<TopMount> out;
+  for (std::string_view line : split(mountinfo, '\n')) {
+    std::optional<MountinfoLine> m = line.empty() ? std::nullopt : parseLine(line);
+    if (m && m->mountpoint == want)
+      out.push_back({m->id, std::string(m->fstype), unescapeOctal(m->source)});
+  }
+  return out;
+}
+
 std::optional<TopMount> findTopMountAt(const std::string& mountinfo, const std::string& path) {
   std::optional<MountinfoLine> top = topMountLine(mountinfo, path);
   if (!top) return std::nullopt;

@@ -55,6 +55,8 @@ struct TopMount {
   std::string fstype, source;
 };
 std::optional<TopMount> findTopMountAt(const std::string& mountinfo, const std::string& path);
+// Every mount on path, in mountinfo's order.
+std::vector<TopMount> findMountsAt(const std::string& mountinfo, const std::string& path);
 
 // Replaces the overlay at o.mountpoint with one whose lower layers are idmapped through
 // usernsFd (a user namespace fd, see makeUserNs in idmap.h): each lower is

@@ -365,6 +365,28 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
   }
   store.save(s);
   faultPoint(FaultStep::kAfterState);
+  // One user namespace with the container's maps idmaps the rootfs and every bind (each one
+  // made is a helper process cloned and reaped).
+  UniqueFd userns;
+  if (syscont) userns = ns::makeUserNs(plan.uidMap, plan.gidMap);
+  UniqueFd rootfsTree;
+  if (syscont) {
+    // Recorded before the shift starts (see prepareSystemRootfs).
+    auto willShift = [&](const std::string& dir) {
+      s.shiftedUpper = dir;
+      cleanup.shifted = &s;
+      store.save(s);
+    };
+    SysContRootfs r = prepareSystemRootfs(plan.rootfs, userns.get(), syscont->range, willShift);
+    // The engine's view goes on the path before anything else runs (the hooks see it too),
+    // and its server is forked here, before the runtime joins a systemd scope: never counted,
+    // frozen or killed with the container.
+    if (r.engineOverlay) {
+      cleanup.idView = &s;
+      startEngineView(r, s, [&] { store.save(s); });
+    }
+    rootfsTree = std::move(r.rootfsTree);
+  }
   // systemd moves the runtime itself into the new scope (it must never be empty); the init
   // is born there, and the runtime goes home right after the launch. Declared after
   // cleanup: it is destroyed first, so a failed create never stops a unit we are inside.
@@ -399,26 +421,12 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
     cleanup.sharedRootfs = plan.rootfs;
     cleanup.mountIdBefore = topMountId(plan.rootfs);
   }
-  // One user namespace with the container's maps idmaps the rootfs and every bind (each one
-  // made is a helper process cloned and reaped).
-  UniqueFd userns;
-  if (syscont) userns = ns::makeUserNs(plan.uidMap, plan.gidMap);
   std::vector<UniqueFd> trees = ns::prepareIdmappedMounts(plan, userns ? userns.get() : -1);
   ns::MountTrees treeFds;
   for (const auto& t : trees) treeFds.mounts.push_back(t.get());
-  UniqueFd rootfsTree;
-  std::optional<SysContRootfs> sysRootfs;
+  treeFds.rootfs = rootfsTree.get();
   std::vector<UniqueFd> deviceNodes;
   if (syscont) {
-    // Recorded before the shift starts (see prepareSystemRootfs).
-    auto willShift = [&](const std::string& dir) {
-      s.shiftedUpper = dir;
-      cleanup.shifted = &s;
-      store.save(s);
-    };
-    sysRootfs = prepareSystemRootfs(plan.rootfs, userns.get(), syscont->range, willShift);
-    rootfsTree = std::move(sysRootfs->rootfsTree);
-    treeFds.rootfs = rootfsTree.get();
     deviceNodes = ns::prepareDeviceNodes(plan, syscont->range.uidBase, syscont->range.gidBase);
     for (const auto& n : deviceNodes) treeFds.devices.push_back(n.get());
   }
@@ -465,13 +473,6 @@ Created createSteps(const GlobalOptions& g, const CreateOptions& o, bool execFif
   rootfsTree.reset();
   deviceNodes.clear();
   home.reset();
-  // Forked here, in the runtime's own cgroups (like the console relay): never counted, frozen
-  // or killed with the container's.
-  if (sysRootfs && sysRootfs->engineOverlay) {
-    cleanup.idView = &s;
-    startEngineView(*sysRootfs, s, [&] { store.save(s); });
-    sysRootfs.reset();
-  }
   if (consoleSocket) {
     sendPtyMaster(consoleSocket.get(), launched->ptyMaster.get());
     launched->ptyMaster.reset();

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "base/file_util.h"
@@ -79,12 +80,6 @@ SysContRootfs prepareSystemRootfs(const std::string& rootfs, int userns, const I
     if (::mkdir(ours.work.c_str(), 0700) != 0 && errno != EEXIST)
       throwSysError(errno, "mkdir", fmt::format("'{}'", ours.work));
     out.rootfsTree = ns::buildIdmappedOverlay(ours, userns);
-    // Cloned now, while our overlay is detached: once the init attached it in its namespace
-    // (with /proc, /dev and the volumes on it) it can no longer be cloned from here.
-    out.viewRoot = UniqueFd(SV_SYSCALL(
-        static_cast<int>(::syscall(SYS_open_tree, out.rootfsTree.get(), "",
-                                   OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH)),
-        "cloning the rootfs overlay of '{}'", rootfs));
     out.engineOverlay = std::move(*ov);
   } catch (...) {
     ns::shiftIds(ov->upper, range.uidBase, range.size, -static_cast<int64_t>(range.uidBase));
@@ -98,12 +93,16 @@ void startEngineView(SysContRootfs& r, ContainerState& s, const std::function<vo
   const ns::OverlayMount& engine = *r.engineOverlay;
   std::optional<fs::IdViewProcess> view;
   try {
-    view.emplace(fs::startIdView(r.viewRoot.get(), {s.uidBase, s.gidBase, s.idSize}));
+    view.emplace(fs::startIdView(r.rootfsTree.get(), {s.uidBase, s.gidBase, s.idSize}));
   } catch (const std::exception& e) {
-    log::warn("container \"{}\": no id view for the engine ({}); '{}' shows the container's "
-              "host ids while it runs (docker diff, cp and export see them)",
+    // Without FUSE, or on a kernel that cannot clone a detached mount (before 6.15): our
+    // overlay goes on the path itself, as before there was a view; the init finds it there.
+    log::warn("container \"{}\": no id view for the engine ({}); '{}' gets the container's "
+              "overlay itself, so while it runs the engine sees its host ids (docker diff lists "
+              "every file, cp and export carry the range's ids)",
               s.id, e.what(), engine.mountpoint);
-    ns::replaceMount(engine.mountpoint, engine.mountId, r.viewRoot.get());
+    ns::replaceMount(engine.mountpoint, engine.mountId, r.rootfsTree.get());
+    r.rootfsTree.reset();
     return;
   }
   // Recorded first: a delete after a failure from here on stops the server and checks the path.
@@ -117,37 +116,58 @@ void startEngineView(SysContRootfs& r, ContainerState& s, const std::function<vo
 
 namespace {
 
-// Why safe: the pid is signalled only if its start time is the server's.
-void stopIdViewServer(const ContainerState& s) {
-  if (s.idViewPid <= 0) return;
+// The view's server killed and gone; false if it may still be alive (then it still holds our
+// overlay, and the engine's must not be mounted beside it). Why safe: the pid is signalled
+// only if its start time is the server's.
+bool stopIdViewServer(const ContainerState& s) {
+  if (s.idViewPid <= 0) return true;
   UniqueFd fd = pidfdOpen(s.idViewPid);
-  if (!fd) return;
+  if (!fd) return true;
   auto st = readProcStat(s.idViewPid);
-  if (!st || st->startTime != s.idViewStart) return;
-  pidfdSignal(fd.get(), SIGKILL);
-  // Gone before the engine's overlay is mounted again: the server's clone holds our overlay,
-  // and two overlays on one upper dir must not live side by side.
+  if (!st || st->state == 'Z' || st->startTime != s.idViewStart) return true;
+  if (!pidfdSignal(fd.get(), SIGKILL)) return errno == ESRCH;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   struct pollfd p = {fd.get(), POLLIN, 0};
-  for (int i = 0; i < 50 && ::poll(&p, 1, 100) == 0; ++i) {
+  while (std::chrono::steady_clock::now() < deadline) {
+    int r = ::poll(&p, 1, 100);
+    if (r > 0) return true;
+    if (r < 0 && errno != EINTR) break;
   }
+  return false;
 }
 
 }  // namespace
 
 void removeEngineView(const ContainerState& s) noexcept {
   if (s.idViewEngineMount.empty()) return;
+  const std::string& path = s.idViewPath;
   try {
-    stopIdViewServer(s);
-    const std::string& path = s.idViewPath;
     std::string mountinfo = readFile("/proc/self/mountinfo");
     std::optional<ns::TopMount> top = ns::findTopMountAt(mountinfo, path);
-    if (!top || top->fstype != "fuse" || top->source != fs::kIdViewSource) return;
+    auto isView = [](const ns::TopMount& m) {
+      return m.fstype == "fuse" && m.source == fs::kIdViewSource;
+    };
+    if (!top || !isView(*top)) {
+      std::vector<ns::TopMount> all = ns::findMountsAt(mountinfo, path);
+      if (std::any_of(all.begin(), all.end(), isView)) {
+        // Covered (dockerd after a live-restore mounts its overlay over the view for each
+        // command): the view stays served until the engine's own unmount takes it.
+        log::warn("container \"{}\": the id view on '{}' is covered by another mount; left to "
+                  "the engine's unmount",
+                  s.id, path);
+        return;
+      }
+      stopIdViewServer(s);  // the engine unmounted the view: its server is ending anyway
+      return;
+    }
+    if (!stopIdViewServer(s))
+      throw UserError(fmt::format("its server (pid {}) did not exit", s.idViewPid));
     std::optional<ns::OverlayMount> engine = ns::findOverlayAt(
         s.idViewEngineMount + "\n", path, ns::cleanPath(path + "/../.."));
     if (!engine) throw UserError("the engine's overlay in the state cannot be read");
     ns::restoreOverlay(*engine, top->id);
   } catch (const std::exception& e) {
-    log::warn("container \"{}\": putting the engine's overlay back on '{}': {}", s.id, s.idViewPath,
+    log::warn("container \"{}\": putting the engine's overlay back on '{}': {}", s.id, path,
               e.what());
   }
 }

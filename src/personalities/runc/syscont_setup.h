@@ -102,11 +102,9 @@ void unregisterFs(const std::string& socket, const std::string& id) noexcept;
 // the engine gets a view of it (startEngineView).
 struct SysContRootfs {
   UniqueFd rootfsTree;
-  // An overlay with an upper dir: ours is rootfsTree (the container's root), and after the
-  // launch startEngineView puts the engine's id view on the path in place of engineOverlay.
-  // viewRoot: a clone of our overlay's mount for the view's server (nothing mounts on it).
+  // An overlay with an upper dir: ours is rootfsTree (the container's root), and
+  // startEngineView puts the engine's id view of it on the path in place of engineOverlay.
   std::optional<ns::OverlayMount> engineOverlay;
-  UniqueFd viewRoot;
 };
 // userns: a user namespace with the container's maps (idmaps the layers or the clone).
 // willShift(dir) runs before a directory is shifted, to record it: a runtime killed during or
@@ -119,10 +117,11 @@ SysContRootfs prepareSystemRootfs(const std::string& rootfs, int userns, const I
 void shiftUpperBack(const ContainerState& s);
 void shiftUpperForward(const ContainerState& s);
 
-// After the launch, outside the container's cgroups: the id view of r.viewRoot replaces the
-// engine's overlay on its path (fusefs/id_view.h), recorded in s. If the view cannot be
-// started (no FUSE here), our overlay itself goes there instead, with a warning: the engine
-// then sees the container's host ids while it runs. record() saves s once it names the view,
+// Before the launch, outside the container's cgroups: the id view of r.rootfsTree (still
+// detached) replaces the engine's overlay on its path (fusefs/id_view.h), recorded in s. If
+// the view cannot be started (no FUSE here, or a kernel that cannot clone a detached mount),
+// our overlay itself goes there instead and r.rootfsTree is emptied (the init takes the path),
+// with a warning: the engine then sees the container's host ids while it runs. record() saves s once it names the view,
 // before the view is on the path. Throws only when neither can be mounted.
 void startEngineView(SysContRootfs& r, ContainerState& s, const std::function<void()>& record);
 // Delete (and a create that failed after startEngineView): the view's server is stopped and
