@@ -213,6 +213,54 @@ class FaultTest(svtest.ContainerTest):
                 self.assertEqual((st.st_uid, st.st_gid), (0, 0), f"{step}: left shifted")
                 self.assertEqual(os.stat(os.path.join(lower_rootfs, "bin", "busybox")).st_uid, 0)
 
+    def test_killed_with_an_engine_view_delete_puts_the_engines_overlay_back(self):
+        # An overlay rootfs with an upper dir (Docker's): from the rootfs step on, its path has
+        # the engine's id view and a server process; `delete --force` after a kill anywhere
+        # later stops the server, puts the engine's overlay back (one mount, its own layers)
+        # and shifts the upper dir back.
+        lower, upper, work, merged = (os.path.join(self.tmp, d)
+                                      for d in ("ov-lower", "ov-upper", "ov-work", "ov-merged"))
+        b = self.sc_bundle("sleep", "60")
+        shutil.copytree(b.rootfs, lower, symlinks=True)
+        for d in (upper, work, merged):
+            os.mkdir(d)
+        with open(os.path.join(upper, "from-the-engine"), "w") as f:
+            f.write("0-based")
+        subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
+                        f"lowerdir={lower},upperdir={upper},workdir={work}", merged], check=True)
+        self.allowed_mounts.add(merged)
+        self.host_cleanup.append(lambda: subprocess.run(["umount", merged], check=True))
+        b.spec["root"]["path"] = merged
+        b.save()
+        engine_mount = [r for r in svtest.mountinfo() if r["mountpoint"] == merged]
+        self.assertEqual(len(engine_mount), 1)
+        for step in ("after-cgroup", "after-clone", "after-mounts", "after-state-save"):
+            with self.subTest(step=step):
+                cid = self.new_id("view")
+                r = self.faulted_create(b, cid, step)
+                self.assertEqual(r.rc, -signal.SIGKILL, r)
+                base = self.mgr_table()[cid]["uidBase"]
+                top = [r for r in svtest.mountinfo() if r["mountpoint"] == merged][-1]
+                self.assertEqual((top["fstype"], top["source"]), ("fuse", "sysvisor-idview"))
+                self.assertEqual(os.stat(os.path.join(upper, "from-the-engine")).st_uid, base)
+                with open(os.path.join(self.root, cid, "state.json")) as f:
+                    server = json.load(f)["idView"]["pid"]
+                with open(f"/proc/{server}/comm") as f:
+                    self.assertEqual(f.read().strip(), "sv-idview")
+                self.runc_ok("delete", "--force", cid)
+                self.assert_gone(cid, b.path)
+                # Gone, or a zombie its new parent has not reaped (the killed runtime was its
+                # parent; under Docker the shim, a subreaper, reaps it).
+                self.assertIn(svtest.proc_state(server), (None, "Z"), "the view's server lives on")
+                now = [r for r in svtest.mountinfo() if r["mountpoint"] == merged]
+                self.assertEqual([(r["fstype"], r["source"]) for r in now],
+                                 [("overlay", "overlay")], step)
+                self.assertIn(f"lowerdir+={lower}", now[0]["super"])
+                st = os.stat(os.path.join(upper, "from-the-engine"))
+                self.assertEqual((st.st_uid, st.st_gid), (0, 0), f"{step}: left shifted")
+                with open(os.path.join(merged, "from-the-engine")) as f:
+                    self.assertEqual(f.read(), "0-based")
+
     def test_daemons_killed_at_each_step_of_create(self):
         # The runtime stopped at each step while mgr or fs is killed -9 and restarted, then
         # continued: the create either completes and the container works, or fails saying

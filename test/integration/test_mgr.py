@@ -329,6 +329,21 @@ class MgrTest(unittest.TestCase):
         shutil.rmtree(layer)
         self.assertNotIn("d1", [c["id"] for c in m.status()["containers"]])
 
+    def test_a_mount_on_the_rootfs_keeps_the_range(self):
+        # sysvisor-runc replaces an engine's overlay on a rootfs mount point by its id view for
+        # as long as the container runs: what is mounted there is not the rootfs's identity.
+        m = self.mgr()
+        m.start()
+        rootfs = self.rootfs_of("m1")
+        m.register("m1", rootfs)
+        subprocess.run(["mount", "-t", "tmpfs", "sv-mgr-test", rootfs], check=True)
+        try:
+            self.assertIn("m1", [c["id"] for c in m.status()["containers"]])
+        finally:
+            subprocess.run(["umount", rootfs], check=True)
+        self.assertIn("m1", [c["id"] for c in m.status()["containers"]])
+        self.assertNotIn("rootfs gone", m.log())
+
     def test_corrupt_table_refuses_to_start(self):
         m = self.mgr()
         m.start()

@@ -33,23 +33,45 @@ void Table::save(bool durable) {
 }
 
 namespace {
-std::string tellingPath(const std::string& rootfs) {
+
+// Keys recorded before "parent:" keys: Docker's ".../merged" told by the layer directory,
+// anything else by the rootfs itself (which a mount on it, such as the engine's id view that
+// sysvisor-runc puts there, changes).
+std::string legacyTellingPath(const std::string& rootfs) {
   std::string path = rootfs;
   if (path.ends_with("/merged")) path.resize(path.size() - 7);
   return path;
 }
-}  // namespace
 
-std::string rootfsKey(const std::string& rootfs) {
+constexpr std::string_view kParentKey = "parent:";
+
+std::string parentOf(const std::string& rootfs) {
+  std::string path = rootfs;
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  size_t slash = path.rfind('/');
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+std::optional<std::string> devIno(const std::string& path) {
   struct stat st;
-  if (::stat(tellingPath(rootfs).c_str(), &st) != 0) return {};
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
   return fmt::format("{}:{}", st.st_dev, st.st_ino);
 }
 
+}  // namespace
+
+std::string rootfsKey(const std::string& rootfs) {
+  std::optional<std::string> key = devIno(parentOf(rootfs));
+  return key ? std::string(kParentKey) + *key : std::string();
+}
+
 bool rootfsExists(const std::string& rootfs, const std::string& key) {
+  bool parentKey = key.starts_with(kParentKey);
+  std::string path = parentKey ? parentOf(rootfs) : legacyTellingPath(rootfs);
   struct stat st;
-  if (::stat(tellingPath(rootfs).c_str(), &st) != 0) return errno != ENOENT;
-  return key.empty() || key == fmt::format("{}:{}", st.st_dev, st.st_ino);
+  if (::stat(path.c_str(), &st) != 0) return errno != ENOENT;
+  std::string want = parentKey ? key.substr(kParentKey.size()) : key;
+  return key.empty() || want == devIno(path).value_or("");
 }
 
 void Table::reapBeforeAllocating() {

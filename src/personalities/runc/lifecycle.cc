@@ -199,8 +199,9 @@ struct CreateCleanup {
 enum class FaultStep {
   kAfterMgr,         // mgr handed out the range; nothing under --root yet
   kAfterState,       // first state.json (no pid) written, lock held
-  kAfterCgroup,      // cgroups made, delegated, limited; exec FIFO made
-  kAfterIdmap,       // user namespace, idmapped trees, rootfs prepared (upper dir shifted)
+  kAfterCgroup,      // rootfs prepared (upper dir shifted, engine view mounted); cgroups
+                     // made, delegated, limited; exec FIFO made
+  kAfterIdmap,       // idmapped bind trees and device nodes made
   kAfterClone,       // the init exists in its cgroups; maps not written yet
   kAfterFsRegister,  // sysvisor-fs knows the container; its files not yet mounted
   kAfterMounts,      // the init mounted everything, pivoted, waits on the FIFO; no pid saved
