@@ -702,6 +702,7 @@ int serveIdView(int fuseFd, int root, const IdShift& shift) {
   char* argv[] = {arg0, nullptr};
   fuse_args args = FUSE_ARGS_INIT(1, argv);
   fuse_session* se = fuse_session_new(&args, &kOps, sizeof kOps, &view);
+  fuse_opt_free_args(&args);  // fuse_session_new may have added to them
   if (!se) return 1;
   char mountpoint[32];
   std::snprintf(mountpoint, sizeof mountpoint, "/dev/fd/%d", fuseFd);

@@ -1,6 +1,9 @@
 #include "personalities/mgr/service.h"
 
+#include <fcntl.h>
+#include <linux/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <ctime>
@@ -10,6 +13,7 @@
 #include "base/file_util.h"
 #include "base/log.h"
 #include "base/sys_error.h"
+#include "base/unique_fd.h"
 
 namespace sv::mgr {
 
@@ -34,44 +38,53 @@ void Table::save(bool durable) {
 
 namespace {
 
-// Keys recorded before "parent:" keys: Docker's ".../merged" told by the layer directory,
-// anything else by the rootfs itself (which a mount on it, such as the engine's id view that
-// sysvisor-runc puts there, changes).
-std::string legacyTellingPath(const std::string& rootfs) {
-  std::string path = rootfs;
-  if (path.ends_with("/merged")) path.resize(path.size() - 7);
-  return path;
-}
+// Docker removes an overlay's "merged" directory at every stop: the layer directory above it
+// tells whether the rootfs still exists.
+bool isDockerMerged(const std::string& rootfs) { return rootfs.ends_with("/merged"); }
 
-constexpr std::string_view kParentKey = "parent:";
+constexpr std::string_view kUnderKey = "under:";
 
-std::string parentOf(const std::string& rootfs) {
-  std::string path = rootfs;
-  while (path.size() > 1 && path.back() == '/') path.pop_back();
-  size_t slash = path.rfind('/');
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
+std::string devIno(const struct stat& st) { return fmt::format("{}:{}", st.st_dev, st.st_ino); }
 
-std::optional<std::string> devIno(const std::string& path) {
+// The directory at path itself, beneath whatever is mounted on it (an engine's overlay, then
+// sysvisor-runc's id view of it): looked up in a non-recursive clone of the mount its parent
+// is on, which has none of the mounts on top. nullopt with errno set when it cannot be read.
+std::optional<std::string> underKeyOf(const std::string& path) {
+  std::string p = path;
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  size_t slash = p.rfind('/');
+  std::string parent = slash == 0 ? "/" : p.substr(0, slash), name = p.substr(slash + 1);
+  UniqueFd clone(static_cast<int>(
+      ::syscall(SYS_open_tree, AT_FDCWD, parent.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)));
+  if (!clone) return std::nullopt;
   struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
-  return fmt::format("{}:{}", st.st_dev, st.st_ino);
+  if (::fstatat(clone.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return std::nullopt;
+  return devIno(st);
 }
 
 }  // namespace
 
 std::string rootfsKey(const std::string& rootfs) {
-  std::optional<std::string> key = devIno(parentOf(rootfs));
-  return key ? std::string(kParentKey) + *key : std::string();
+  struct stat st;
+  if (isDockerMerged(rootfs)) {
+    std::string layer = rootfs.substr(0, rootfs.size() - 7);
+    return ::stat(layer.c_str(), &st) == 0 ? devIno(st) : std::string();
+  }
+  std::optional<std::string> key = underKeyOf(rootfs);
+  return key ? std::string(kUnderKey) + *key : std::string();
 }
 
 bool rootfsExists(const std::string& rootfs, const std::string& key) {
-  bool parentKey = key.starts_with(kParentKey);
-  std::string path = parentKey ? parentOf(rootfs) : legacyTellingPath(rootfs);
+  if (key.starts_with(kUnderKey)) {
+    std::optional<std::string> now = underKeyOf(rootfs);
+    if (!now) return errno != ENOENT;
+    return key.substr(kUnderKey.size()) == *now;
+  }
+  // Docker's layer directory, or a key from before "under:" keys (the rootfs as stat sees it).
+  std::string path = isDockerMerged(rootfs) ? rootfs.substr(0, rootfs.size() - 7) : rootfs;
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return errno != ENOENT;
-  std::string want = parentKey ? key.substr(kParentKey.size()) : key;
-  return key.empty() || want == devIno(path).value_or("");
+  return key.empty() || key == devIno(st);
 }
 
 void Table::reapBeforeAllocating() {

@@ -47,14 +47,14 @@ class Table {
   std::vector<std::string> storeRoots_;
 };
 
-// A rootfs's identity: "parent:<dev>:<ino>" of the directory holding it ("" when it cannot be
-// read). Not the rootfs's own: Docker removes an overlay's "merged" directory at every stop,
-// and a rootfs that is a mount point (an engine's overlay, then sysvisor-runc's id view of it)
-// changes identity with what is mounted there. Keys without the prefix (older tables) keep
-// their meaning: the rootfs itself, or for ".../merged" the layer directory.
+// A rootfs's identity ("" when it cannot be read): "under:<dev>:<ino>" of the rootfs directory
+// itself, beneath whatever is mounted on it (a rootfs that is a mount point changes what stat
+// sees when sysvisor-runc replaces the engine's overlay there by its id view); for Docker's
+// ".../merged", which Docker removes at every stop, "<dev>:<ino>" of the layer directory above.
 std::string rootfsKey(const std::string& rootfs);
-// Whether a container's rootfs still exists: the directory holding it is there and still the
-// same one (a bundle rebuilt at the same path is another rootfs).
+// Whether a container's rootfs still exists: the path is there and, when its key was recorded,
+// still the same directory (a bundle rebuilt at the same path is another rootfs). Keys without
+// a prefix, from older tables, compare what stat sees.
 bool rootfsExists(const std::string& rootfs, const std::string& key);
 
 class MgrService final : public ipc::schema::Mgr::Server {
