@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -37,6 +38,18 @@ std::optional<ProcStat> readProcStat(pid_t pid) {
   }
   st.startTime = std::strtoull(p, nullptr, 10);
   return st;
+}
+
+void becomeDetachedHelper(const char* name) noexcept {
+  ::prctl(PR_SET_NAME, name, 0, 0, 0);
+  ::setsid();
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  for (int sig = 1; sig < NSIG; ++sig)
+    if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
+  ::signal(SIGPIPE, SIG_IGN);
+  ::signal(SIGHUP, SIG_IGN);
 }
 
 UniqueFd pidfdOpen(pid_t pid) {

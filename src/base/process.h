@@ -19,6 +19,11 @@ struct ProcStat {
 };
 std::optional<ProcStat> readProcStat(pid_t pid);
 
+// The start of a helper process the runtime forks to outlive it (console relay, id view
+// server): named for ps (comm), in a session of its own, no blocked signals, default
+// dispositions but SIGPIPE and SIGHUP ignored. Async-signal-safe calls only.
+void becomeDetachedHelper(const char* name) noexcept;
+
 // pidfd_open(2); an invalid fd if the process is gone.
 UniqueFd pidfdOpen(pid_t pid);
 // Sends sig through the pidfd; returns false with errno set on failure.

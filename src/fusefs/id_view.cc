@@ -6,7 +6,6 @@
 #include <fuse3/fuse_lowlevel.h>
 #include <linux/mount.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -638,15 +637,7 @@ void fsconfigString(int fs, const char* key, const std::string& value) {
 constexpr int kFuseFd = 3, kRootFd = 4;
 
 [[noreturn]] void serverMain(int fuseFd, int rootFd, const IdShift& shift) noexcept {
-  ::prctl(PR_SET_NAME, "sv-idview", 0, 0, 0);
-  ::setsid();
-  sigset_t none;
-  sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  for (int sig = 1; sig < NSIG; ++sig)
-    if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
-  ::signal(SIGPIPE, SIG_IGN);
-  ::signal(SIGHUP, SIG_IGN);
+  becomeDetachedHelper("sv-idview");
   // Only the view's two fds stay open: above all, none of the runtime's pipes, whose readers
   // (the shim) wait for their end.
   int f = ::fcntl(fuseFd, F_DUPFD_CLOEXEC, 100), r = ::fcntl(rootFd, F_DUPFD_CLOEXEC, 100);

@@ -5,13 +5,11 @@ without copying, what root writes is owned by the range on the host, `docker com
 makes 0-based images, volumes can be shared between ranges, and the range lives as long as
 the container."""
 
-import contextlib
 import json
 import os
 import signal
 import subprocess
 import tarfile
-import time
 
 import e2e
 from e2e import DockerTest, wait_for

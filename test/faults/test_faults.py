@@ -218,18 +218,10 @@ class FaultTest(svtest.ContainerTest):
         # the engine's id view and a server process; `delete --force` after a kill anywhere
         # later stops the server, puts the engine's overlay back (one mount, its own layers)
         # and shifts the upper dir back.
-        lower, upper, work, merged = (os.path.join(self.tmp, d)
-                                      for d in ("ov-lower", "ov-upper", "ov-work", "ov-merged"))
         b = self.sc_bundle("sleep", "60")
-        shutil.copytree(b.rootfs, lower, symlinks=True)
-        for d in (upper, work, merged):
-            os.mkdir(d)
+        merged, lower, upper = self.overlay_rootfs(b)
         with open(os.path.join(upper, "from-the-engine"), "w") as f:
             f.write("0-based")
-        subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
-                        f"lowerdir={lower},upperdir={upper},workdir={work}", merged], check=True)
-        self.allowed_mounts.add(merged)
-        self.host_cleanup.append(lambda: subprocess.run(["umount", merged], check=True))
         b.spec["root"]["path"] = merged
         b.save()
         engine_mount = [r for r in svtest.mountinfo() if r["mountpoint"] == merged]

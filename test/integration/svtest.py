@@ -538,6 +538,21 @@ class ContainerTest(unittest.TestCase):
         self.host_cleanup.append(lambda: subprocess.run(["umount", merged], check=True))
         return os.path.join(merged, "rootfs"), os.path.join(lower, "rootfs")
 
+    def overlay_rootfs(self, template):
+        """A copy of the bundle `template`'s rootfs as the lower layer of a fresh overlay with
+        an upper dir, mounted at a path that is the rootfs itself, as Docker's ".../merged"
+        is (unmounted after the test). Returns (merged, lower, upper)."""
+        lower, upper, work, merged = (os.path.join(self.tmp, d)
+                                      for d in ("ov-lower", "ov-upper", "ov-work", "ov-merged"))
+        shutil.copytree(template.rootfs, lower, symlinks=True)
+        for d in (upper, work, merged):
+            os.mkdir(d)
+        subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
+                        f"lowerdir={lower},upperdir={upper},workdir={work}", merged], check=True)
+        self.allowed_mounts.add(merged)
+        self.host_cleanup.append(lambda: subprocess.run(["umount", merged], check=True))
+        return merged, lower, upper
+
     # -- runtime invocations -------------------------------------------------------------
 
     def runc(self, *args, root=None, global_args=(), **kw):

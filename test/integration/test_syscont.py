@@ -110,15 +110,7 @@ class SysContTest(svtest.ContainerTest):
         # reads, gets the id view: 0-based both ways, the container's writes seen at once, none
         # of the container's own mounts. Delete puts the engine's overlay back.
         b = self.sc_bundle("sleep", "30")
-        lower, upper, work, merged = (os.path.join(self.tmp, d)
-                                      for d in ("ov-lower", "ov-upper", "ov-work", "ov-merged"))
-        shutil.copytree(b.rootfs, lower, symlinks=True)
-        for d in (upper, work, merged):
-            os.mkdir(d)
-        subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
-                        f"lowerdir={lower},upperdir={upper},workdir={work}", merged], check=True)
-        self.allowed_mounts.add(merged)
-        self.host_cleanup.append(lambda: subprocess.run(["umount", merged], check=True))
+        merged, lower, upper = self.overlay_rootfs(b)
         b.spec["root"]["path"] = merged
         b.save()
         cid, _ = self.create(b)

@@ -4,7 +4,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -67,15 +66,7 @@ int openPeer(int old) noexcept {
 }
 
 [[noreturn]] void relayMain(int master, int out, int initPidfd) noexcept {
-  ::prctl(PR_SET_NAME, "sv-console", 0, 0, 0);
-  ::setsid();
-  sigset_t none;
-  sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  for (int sig = 1; sig < NSIG; ++sig)
-    if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
-  ::signal(SIGPIPE, SIG_IGN);
-  ::signal(SIGHUP, SIG_IGN);
+  becomeDetachedHelper("sv-console");
   // Only the console, the init's pidfd and the output stay open.
   int m = ::fcntl(master, F_DUPFD_CLOEXEC, 100), p = ::fcntl(initPidfd, F_DUPFD_CLOEXEC, 100),
       o = out == STDOUT_FILENO ? STDOUT_FILENO : ::fcntl(out, F_DUPFD_CLOEXEC, 100);
