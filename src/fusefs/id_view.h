@@ -9,7 +9,7 @@
 // tree, attached in its own mount namespace) and "merged" gets this view of the same overlay
 // superblock instead: a FUSE passthrough that shows ids 0-based (IdShift, id_view_map.h) and
 // maps every id the engine writes into the range. Same superblock underneath, so the view and
-// the container see each other's writes at once (entry and attribute timeouts are 0).
+// the container see each other's writes at once (entry and attribute timeouts of 1 ms).
 //
 // The server is a small process forked by the runtime at create (like the console relay): it
 // serves until the view is unmounted (the engine's unmount at stop, or the runtime's delete)

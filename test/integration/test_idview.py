@@ -3,7 +3,8 @@ src/fusefs/id_view.cc) as root, no containers: every test mounts a fresh view of
 dir whose ids are in [BASE, BASE+SIZE) and checks, on both sides, that ids read 0-based, that
 what root creates or chowns through the view lands in the range, that capability and ACL
 xattrs are shifted, that the server never follows a symlink it finds in the dir, that changes
-made directly in the dir are seen through the view at once, and that the server exits 0 when
+made directly in the dir are seen through the view by the next call (after the kernel's one-jiffy
+reuse of a reply), that files deleted directly are let go, and that the server exits 0 when
 its mount goes. Nothing outside the test's own temp dirs is touched.
 """
 
@@ -24,6 +25,10 @@ from test_mgr import BIN, read, sh  # noqa: E402
 BASE = 400000
 SIZE = 65536
 SOURCE = "sysvisor-idview"
+# Longer than the kernel may reuse a reply of the view (entry/attribute timeouts of 1 ms, one
+# jiffy when rounded up: 10 ms at HZ=100), and the server's sweep of deleted files.
+CACHE_WINDOW = 0.03
+SWEEP_SECONDS = 5
 
 # security.capability (linux/capability.h)
 CAP_V2, CAP_V3, CAP_EFFECTIVE = 0x02000000, 0x03000000, 0x000001
@@ -448,7 +453,8 @@ class IdViewTest(unittest.TestCase):
         for name in ("x", "d", "l"):
             self.assertOwner(self.s("sub-moved", name), BASE, BASE)
         self.assertEqual(sorted(os.listdir(dfd)), ["d", "l", "x"])
-        # A fresh lookup of the name sees the symlink now.
+        # A fresh lookup of the name, once the kernel's entry expired, sees the symlink.
+        time.sleep(CACHE_WINDOW)
         self.assertEqual(os.readlink(self.v("sub")), self.other)
 
     # ---- 7. the other operations ----
@@ -550,37 +556,74 @@ class IdViewTest(unittest.TestCase):
 
     # ---- 8. changes made directly in the dir ----
 
-    def test_direct_changes_seen_at_once(self):
+    def test_direct_changes_seen_by_the_next_call(self):
+        # The view's replies are reused for one jiffy at most (entry and attribute timeouts of
+        # 1 ms): a change the container makes is seen by any call made after that window.
+        settle = lambda: time.sleep(CACHE_WINDOW)  # noqa: E731
         write(self.s("c"), b"hello")
         self.assertEqual(os.stat(self.v("c")).st_size, 5)
         self.assertEqual(content(self.v("c")), b"hello")
         with open(self.s("c"), "ab") as f:
             f.write(b", world")
+        settle()
         self.assertEqual(os.stat(self.v("c")).st_size, 12)
         self.assertEqual(content(self.v("c")), b"hello, world")
         with open(self.s("c"), "r+b") as f:  # same size, new bytes
             f.write(b"HELLO")
+        settle()
         self.assertEqual(content(self.v("c")), b"HELLO, world")
         os.chown(self.s("c"), BASE + 42, BASE + 43)
+        settle()
         self.assertOwner(self.v("c"), 42, 43)
         os.chown(self.s("c"), 9, 9)
+        settle()
         self.assertOwner(self.v("c"), 9, 9)
         os.chmod(self.s("c"), 0o604)
+        settle()
         self.assertEqual(stat.S_IMODE(os.stat(self.v("c")).st_mode), 0o604)
-        # Names appear, go and change type at once.
+        # Names appear, go and change type.
         write(self.s("new"), b"n")
+        settle()
         self.assertIn("new", os.listdir(self.mnt))
         self.assertEqual(content(self.v("new")), b"n")
         os.unlink(self.s("new"))
+        settle()
         self.assertErrno(errno.ENOENT, os.stat, self.v("new"))
         os.mkdir(self.s("new"))
+        settle()
         self.assertTrue(stat.S_ISDIR(os.stat(self.v("new")).st_mode))
         # A file held open through the view sees the change too.
         with open(self.v("c"), "rb") as f:
             with open(self.s("c"), "ab") as g:
                 g.write(b"!")
+            settle()
             self.assertEqual(os.fstat(f.fileno()).st_size, 13)
             self.assertEqual(f.read(), b"HELLO, world!")
+
+    def test_a_file_deleted_directly_is_let_go(self):
+        # The kernel may keep a name the engine looked up long after the container deleted the
+        # file; the server lets go of such files at its next sweep, so their blocks are freed.
+        write(self.s("big"), b"x" * (1 << 20))
+        os.stat(self.v("big"))
+        with open(self.v("big"), "rb") as f:
+            self.assertEqual(len(f.read()), 1 << 20)
+        os.unlink(self.s("big"))
+
+        def held():
+            d = f"/proc/{self.proc.pid}/fd"
+            found = []
+            for fd in os.listdir(d):
+                try:
+                    found.append(os.readlink(os.path.join(d, fd)))
+                except OSError:
+                    pass
+            return [t for t in found if t.endswith("big (deleted)")]
+
+        deadline = time.monotonic() + SWEEP_SECONDS + 5
+        while held() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.assertEqual(held(), [])
+        self.assertErrno(errno.ENOENT, os.stat, self.v("big"))
 
     # ---- 9. the mount and the server ----
 
