@@ -505,7 +505,13 @@ void opOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   fuse_reply_open(req, fi);
 }
 
-void opReaddir(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file_info* fi) {
+// readdir, and readdirplus: each entry with its lookup (a reference the kernel now holds, as
+// if it had looked the name up) and attributes, so a walk that stats every entry right after
+// listing the directory (docker diff, export, cp) finds them in the kernel's cache. A name
+// that vanished between the listing and its lookup is left out; "." and ".." carry no
+// reference.
+void readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi,
+             bool plus) {
   auto* d = reinterpret_cast<Dir*>(fi->fh);
   if (offset != d->offset) {
     ::seekdir(d->dp, offset);
@@ -526,17 +532,43 @@ void opReaddir(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file_
         break;
       }
     }
-    struct stat st {};
-    st.st_ino = d->entry->d_ino;
-    st.st_mode = static_cast<mode_t>(d->entry->d_type) << 12;
+    const char* name = d->entry->d_name;
     off_t next = d->entry->d_off;
-    size_t n = fuse_add_direntry(req, buf.data() + used, size - used, d->entry->d_name, &st, next);
+    size_t n;
+    if (!plus) {
+      struct stat st {};
+      st.st_ino = d->entry->d_ino;
+      st.st_mode = static_cast<mode_t>(d->entry->d_type) << 12;
+      n = fuse_add_direntry(req, buf.data() + used, size - used, name, &st, next);
+    } else {
+      fuse_entry_param e{};
+      bool dot = std::strcmp(name, ".") == 0 || std::strcmp(name, "..") == 0;
+      if (dot) {
+        e.attr.st_ino = d->entry->d_ino;
+        e.attr.st_mode = static_cast<mode_t>(d->entry->d_type) << 12;
+      } else if (lookupEntry(req, ino, name, e) != 0) {
+        d->entry = nullptr;  // gone meanwhile: skipped
+        d->offset = next;
+        continue;
+      }
+      n = fuse_add_direntry_plus(req, buf.data() + used, size - used, name, &e, next);
+      if (n > size - used && !dot) forgetOne(viewOf(req), e.ino, 1);  // not sent after all
+    }
     if (n > size - used) break;
     used += n;
     d->entry = nullptr;
     d->offset = next;
   }
   fuse_reply_buf(req, buf.data(), used);
+}
+
+void opReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi) {
+  readdir(req, ino, size, offset, fi, false);
+}
+
+void opReaddirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
+                   fuse_file_info* fi) {
+  readdir(req, ino, size, offset, fi, true);
 }
 
 void opReleasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
@@ -660,6 +692,7 @@ const fuse_lowlevel_ops kOps = [] {
   o.fallocate = opFallocate;
   o.opendir = opOpendir;
   o.readdir = opReaddir;
+  o.readdirplus = opReaddirplus;
   o.releasedir = opReleasedir;
   o.fsyncdir = opFsyncdir;
   o.statfs = opStatfs;
