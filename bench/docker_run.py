@@ -270,8 +270,10 @@ def version_of(path):
         return "?"
 
 
-def main(argv):
-    args = parse_args(argv)
+def enter(argv, args, script, inner_env):
+    """The common start of a Docker bench (this one, engine_view.py): root, --json made
+    absolute, re-executed in a private mount namespace (lifecycle.py), SIGTERM and SIGHUP raised
+    as KeyboardInterrupt so that cleanup runs. Returns the progress printer (--quiet)."""
     if os.geteuid() != 0:
         sys.exit("bench: must run as root")
     if args.json:
@@ -281,15 +283,20 @@ def main(argv):
             i = argv.index("--json")
             del argv[i:i + 2]
         argv += ["--json", os.path.abspath(args.json)]
-    lifecycle.reexec_in_private_mount_ns(argv, script=__file__, inner_env=INNER_ENV)
+    lifecycle.reexec_in_private_mount_ns(argv, script=script, inner_env=inner_env)
 
     def on_signal(signum, _frame):
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
-    progress = (lambda msg: None) if args.quiet else (
+    return (lambda msg: None) if args.quiet else (
         lambda msg: print(f"  .. {msg}", file=sys.stderr, flush=True))
+
+
+def main(argv):
+    args = parse_args(argv)
+    progress = enter(argv, args, __file__, INNER_ENV)
 
     workdir = tempfile.mkdtemp(prefix=NAME_PREFIX)
     spawner = Spawner(workdir)

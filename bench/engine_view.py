@@ -352,23 +352,7 @@ def parse_args(argv):
 
 def main(argv):
     args = parse_args(argv)
-    if os.geteuid() != 0:
-        sys.exit("bench: must run as root")
-    if args.json:
-        argv = [a for a in argv if not a.startswith("--json=")]
-        if "--json" in argv:
-            i = argv.index("--json")
-            del argv[i:i + 2]
-        argv += ["--json", os.path.abspath(args.json)]
-    lifecycle.reexec_in_private_mount_ns(argv, script=__file__, inner_env=INNER_ENV)
-
-    def on_signal(signum, _frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGHUP, on_signal)
-    progress = (lambda msg: None) if args.quiet else (
-        lambda msg: print(f"  .. {msg}", file=sys.stderr, flush=True))
+    progress = docker_run.enter(argv, args, __file__, INNER_ENV)
 
     workdir = tempfile.mkdtemp(prefix=NAME_PREFIX)
     # docker cp out lands here, and the check export: a tmpfs in this private mount namespace.

@@ -92,6 +92,16 @@ int statOf(int fd, struct stat& st) {
   return ::fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 ? 0 : errno;
 }
 
+// The reply for in, whose attributes are st: one more reference the kernel holds.
+void countEntry(const View& v, Inode* in, const struct stat& st, fuse_entry_param& e) {
+  ++in->nlookup;
+  e = fuse_entry_param{};
+  e.ino = reinterpret_cast<fuse_ino_t>(in);
+  e.attr = toView(v, st);
+  e.attr_timeout = kCacheSeconds;
+  e.entry_timeout = kCacheSeconds;
+}
+
 // Finds or adds the inode of an O_PATH fd (consumed) and counts the kernel's reference.
 int entryOf(fuse_req_t req, UniqueFd fd, fuse_entry_param& e) {
   View& v = viewOf(req);
@@ -112,12 +122,7 @@ int entryOf(fuse_req_t req, UniqueFd fd, fuse_entry_param& e) {
     v.all.emplace(in, std::move(fresh));
     v.byKey.emplace(key, in);
   }
-  ++in->nlookup;
-  e = fuse_entry_param{};
-  e.ino = reinterpret_cast<fuse_ino_t>(in);
-  e.attr = toView(v, st);
-  e.attr_timeout = kCacheSeconds;
-  e.entry_timeout = kCacheSeconds;
+  countEntry(v, in, st, e);
   return 0;
 }
 
@@ -131,13 +136,7 @@ int lookupEntry(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_entry_
     if (::fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) != 0) return errno;
     auto it = v.byKey.find(std::make_pair(st.st_dev, st.st_ino));
     if (it != v.byKey.end()) {
-      Inode* in = it->second;
-      ++in->nlookup;
-      e = fuse_entry_param{};
-      e.ino = reinterpret_cast<fuse_ino_t>(in);
-      e.attr = toView(v, st);
-      e.attr_timeout = kCacheSeconds;
-      e.entry_timeout = kCacheSeconds;
+      countEntry(v, it->second, st, e);
       return 0;
     }
     UniqueFd fd(::openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
