@@ -242,8 +242,9 @@ def print_report(names, stats, ratios, args, meta):
 
 # --- main -----------------------------------------------------------------------------------
 
-def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+def parse_args(argv, doc=__doc__, rounds=30, warmup=3):
+    """The flags of a Docker bench (this one, engine_view.py with its own defaults)."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runtimes", default="sysvisor,runc,crun",
                    help="comma-separated: sysvisor (--sysvisor through a sysvisor-runc symlink), "
@@ -251,8 +252,9 @@ def parse_args(argv):
                         "name or path (default: %(default)s)")
     p.add_argument("--sysvisor", default="build/sysvisor",
                    help="sysvisor binary (default: %(default)s, relative to cwd or repo root)")
-    p.add_argument("--rounds", type=int, default=30, help="timed rounds (default 30)")
-    p.add_argument("--warmup", type=int, default=3, help="untimed rounds first (default 3)")
+    p.add_argument("--rounds", type=int, default=rounds, help=f"timed rounds (default {rounds})")
+    p.add_argument("--warmup", type=int, default=warmup,
+                   help=f"untimed rounds first (default {warmup})")
     p.add_argument("--json", metavar="FILE", help="also write all samples and statistics here")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     args = p.parse_args(argv)

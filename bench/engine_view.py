@@ -20,7 +20,6 @@ same busybox image, but with this bench's own directories (/run/sysvisor-bench-v
 never meets docker_run.py's or the e2e tests' daemons.
 """
 
-import argparse
 import json
 import os
 import platform
@@ -333,25 +332,8 @@ def print_report(results, args, meta):
 
 # --- main -----------------------------------------------------------------------------------
 
-def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--runtimes", default="sysvisor,runc,crun",
-                   help="comma-separated, as for docker_run.py (default: %(default)s)")
-    p.add_argument("--sysvisor", default="build/sysvisor",
-                   help="sysvisor binary (default: %(default)s, relative to cwd or repo root)")
-    p.add_argument("--rounds", type=int, default=5, help="timed rounds (default 5)")
-    p.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
-    p.add_argument("--json", metavar="FILE", help="also write all samples and statistics here")
-    p.add_argument("--quiet", action="store_true", help="no progress lines")
-    args = p.parse_args(argv)
-    if args.rounds < 1 or args.warmup < 0:
-        p.error("rounds must be >= 1, warmup >= 0")
-    return args
-
-
 def main(argv):
-    args = parse_args(argv)
+    args = docker_run.parse_args(argv, doc=__doc__, rounds=5, warmup=1)
     progress = docker_run.enter(argv, args, __file__, INNER_ENV)
 
     workdir = tempfile.mkdtemp(prefix=NAME_PREFIX)
