@@ -4,9 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <fuse3/fuse_lowlevel.h>
-#include <linux/mount.h>
 #include <poll.h>
-#include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -25,7 +23,6 @@
 #include <unordered_map>
 #include <vector>
 
-#include "base/process.h"
 #include "base/sys_error.h"
 
 namespace sv::fs {
@@ -747,47 +744,7 @@ int serveLoop(fuse_session* se, View& view) {
   return res < 0 ? res : 0;
 }
 
-// ---- mounting and the process ----
-
-void fsconfigString(int fs, const char* key, const std::string& value) {
-  SV_SYSCALL(::syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, key, value.c_str(), 0),
-             "id view: fsconfig {}={}", key, value);
-}
-
-constexpr int kFuseFd = 3, kRootFd = 4;
-
-[[noreturn]] void serverMain(int fuseFd, int rootFd, const IdShift& shift) noexcept {
-  becomeDetachedHelper("sv-idview");
-  // Only the view's two fds stay open: above all, none of the runtime's pipes, whose readers
-  // (the shim) wait for their end.
-  int f = ::fcntl(fuseFd, F_DUPFD_CLOEXEC, 100), r = ::fcntl(rootFd, F_DUPFD_CLOEXEC, 100);
-  if (f < 0 || r < 0 || ::dup2(f, kFuseFd) < 0 || ::dup2(r, kRootFd) < 0) ::_exit(1);
-  ::syscall(SYS_close_range, kRootFd + 1, ~0U, 0);
-  int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-  if (null < 0) ::_exit(1);
-  for (int fd = 0; fd <= 2; ++fd) ::dup2(null, fd);
-  ::close(null);
-  ::_exit(serveIdView(kFuseFd, kRootFd, shift));
-}
-
 }  // namespace
-
-UniqueFd mountIdView(int fuseFd) {
-  UniqueFd fs(SV_SYSCALL(static_cast<int>(::syscall(SYS_fsopen, "fuse", FSOPEN_CLOEXEC)),
-                         "id view: fsopen fuse (is the fuse module loaded?)"));
-  fsconfigString(fs.get(), "source", kIdViewSource);
-  fsconfigString(fs.get(), "fd", std::to_string(fuseFd));
-  fsconfigString(fs.get(), "rootmode", "40000");
-  fsconfigString(fs.get(), "user_id", "0");
-  fsconfigString(fs.get(), "group_id", "0");
-  SV_SYSCALL(::syscall(SYS_fsconfig, fs.get(), FSCONFIG_SET_FLAG, "default_permissions", nullptr, 0),
-             "id view: fsconfig default_permissions");
-  SV_SYSCALL(::syscall(SYS_fsconfig, fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0),
-             "id view: creating the FUSE mount");
-  return UniqueFd(SV_SYSCALL(static_cast<int>(::syscall(SYS_fsmount, fs.get(), FSMOUNT_CLOEXEC,
-                                                        MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)),
-                             "id view: fsmount"));
-}
 
 int serveIdView(int fuseFd, int root, const IdShift& shift) {
   ::umask(0);  // the kernel applied the caller's umask to every mode it sends
@@ -823,52 +780,6 @@ int serveIdView(int fuseFd, int root, const IdShift& shift) {
   if (fuse_session_mount(se, mountpoint) == 0) rc = serveLoop(se, view) < 0 ? 1 : 0;
   fuse_session_destroy(se);
   return rc;
-}
-
-IdViewProcess startIdView(int rootTree, const IdShift& shift) {
-  // The server's own clone of the mount: the container attaches rootTree's mount in its
-  // namespace and mounts /proc, /dev, volumes on it; a clone has none of them.
-  UniqueFd clone(SV_SYSCALL(
-      static_cast<int>(::syscall(SYS_open_tree, rootTree, "",
-                                 OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH)),
-      "id view: cloning the rootfs mount"));
-  // The server reads and writes files, never runs or opens them as devices.
-  struct mount_attr attr {};
-  attr.attr_set = MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC;
-  SV_SYSCALL(::syscall(SYS_mount_setattr, clone.get(), "", AT_EMPTY_PATH, &attr, sizeof attr),
-             "id view: restricting its clone of the rootfs mount");
-  UniqueFd fuse(SV_SYSCALL(::open("/dev/fuse", O_RDWR | O_CLOEXEC), "id view: '/dev/fuse'"));
-  IdViewProcess p;
-  p.mount = mountIdView(fuse.get());
-  p.pid = SV_SYSCALL(::fork(), "starting the id view server");
-  if (p.pid == 0) serverMain(fuse.get(), clone.get(), shift);
-  auto ps = readProcStat(p.pid);
-  p.startTime = ps ? ps->startTime : 0;
-  return p;
-}
-
-int idViewMain(int argc, char** argv) {
-  if (argc != 6) {
-    std::fprintf(stderr,
-                 "usage: sysvisor idview <dir> <mountpoint> <uid base> <gid base> <size>\n");
-    return 2;
-  }
-  try {
-    IdShift shift{static_cast<uint32_t>(std::stoul(argv[3])),
-                  static_cast<uint32_t>(std::stoul(argv[4])),
-                  static_cast<uint32_t>(std::stoul(argv[5]))};
-    UniqueFd root(SV_SYSCALL(::open(argv[1], O_PATH | O_DIRECTORY | O_CLOEXEC), "'{}'", argv[1]));
-    UniqueFd fuse(SV_SYSCALL(::open("/dev/fuse", O_RDWR | O_CLOEXEC), "'/dev/fuse'"));
-    UniqueFd mnt = mountIdView(fuse.get());
-    SV_SYSCALL(::syscall(SYS_move_mount, mnt.get(), "", AT_FDCWD, argv[2],
-                         MOVE_MOUNT_F_EMPTY_PATH),
-               "id view onto '{}'", argv[2]);
-    mnt.reset();
-    return serveIdView(fuse.get(), root.get(), shift);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "sysvisor idview: %s\n", e.what());
-    return 1;
-  }
 }
 
 }  // namespace sv::fs

@@ -7,12 +7,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <string_view>
 
 #include "base/sys_error.h"
 #include "base/unique_fd.h"
+#include "nsutil/mount_api.h"
 
 namespace sv::ns {
 
@@ -227,33 +229,6 @@ UniqueFd idmappedLayer(const std::string& path, int usernsFd) {
   return tree;
 }
 
-// The messages the kernel queued on a filesystem context ("e overlayfs: ..."): they say why an
-// fsconfig failed where errno alone (EINVAL) does not.
-std::string contextLog(int fs) {
-  std::string log;
-  char buf[512];
-  for (;;) {
-    ssize_t n = ::read(fs, buf, sizeof buf);
-    if (n <= 0) break;
-    if (!log.empty()) log += "; ";
-    log.append(buf, static_cast<size_t>(n));
-  }
-  return log;
-}
-
-void fsconfig(int fs, unsigned cmd, const char* key, const char* value, const std::string& what) {
-  for (;;) {
-    if (::syscall(SYS_fsconfig, fs, cmd, key, value, 0) == 0) return;
-    if (errno == EINTR) continue;
-    int err = errno;
-    std::string log = contextLog(fs);
-    // Overlay reports most refusals in the kernel log only; this one has an obvious cause.
-    if (cmd == FSCONFIG_CMD_CREATE && err == EBUSY && log.empty())
-      log = "its upper dir is in use; overlay's index=on allows one mount per upper dir";
-    throwSysError(err, "fsconfig", fmt::format("{}{}{}", what, log.empty() ? "" : ": ", log));
-  }
-}
-
 // upperdir= and workdir= strings go through overlay's unescaping (a backslash quotes the next
 // character); lowerdir+ names do not.
 std::string escapeOverlay(const std::string& path) {
@@ -327,7 +302,8 @@ UniqueFd buildOverlay(const OverlayMount& o, const std::vector<std::string>& low
   // The old overlay still holds the upper dir: the kernel logs "upperdir is in-use ... undefined
   // behavior" (harmless: nothing accesses the old mount before it is detached) with index=off,
   // and refuses with EBUSY under index=on, which then fails cleanly.
-  fsconfig(fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, what);
+  fsconfig(fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, what,
+           "its upper dir is in use; overlay's index=on allows one mount per upper dir");
   return UniqueFd(
       SV_SYSCALL(static_cast<int>(::syscall(SYS_fsmount, fs.get(), FSMOUNT_CLOEXEC, o.mountAttrs)),
                  "idmapped overlay for '{}'", o.mountpoint));
@@ -409,6 +385,14 @@ std::vector<TopMount> findMountsAt(const std::string& mountinfo, const std::stri
       out.push_back({m->id, std::string(m->fstype), unescapeOctal(m->source)});
   }
   return out;
+}
+
+std::optional<OverlayMount> overlayOfLine(std::string_view line) {
+  std::optional<MountinfoLine> m = parseLine(line);
+  if (!m || m->fstype != "overlay") return std::nullopt;
+  std::string base = m->mountpoint;
+  for (int up = 0; up < 2; ++up) base.resize(std::max<size_t>(base.rfind('/'), 1));
+  return parseOverlay(*m, base);
 }
 
 std::optional<TopMount> findTopMountAt(const std::string& mountinfo, const std::string& path) {
