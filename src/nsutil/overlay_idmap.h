@@ -9,6 +9,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/unique_fd.h"
@@ -48,6 +49,11 @@ struct OverlayMount {
 // "lowerdir=a::b" or datadir+) or a relative layer without a relativeBase.
 std::optional<OverlayMount> findOverlayAt(const std::string& mountinfo, const std::string& path,
                                           const std::string& relativeBase);
+
+// The overlay one mountinfo line describes (OverlayMount::mountinfoLine, kept from earlier),
+// relative layers resolved as Docker's are (against the mountpoint's grandparent, the driver
+// home); nullopt for a line that is not an overlay. Throws like findOverlayAt.
+std::optional<OverlayMount> overlayOfLine(std::string_view line);
 
 // The top mount on path in mountinfo text (see findOverlayAt), whatever its type.
 struct TopMount {

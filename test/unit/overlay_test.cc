@@ -32,6 +32,7 @@
 using sv::UniqueFd;
 using sv::ns::findOverlayAt;
 using sv::ns::OverlayMount;
+using sv::ns::overlayOfLine;
 using sv::ns::remountOverlayIdmapped;
 using sv::ns::shiftIds;
 using sv::test::errorOf;
@@ -89,6 +90,21 @@ TEST_CASE("findOverlayAt: relative layers (Docker past ~70 layers) resolve again
   CHECK(findOverlayAt(mi, merged, kHome + "/")->lowers[0] == kHome + "/l/AAAA");
   CHECK_THAT(errorOf([&] { findOverlayAt(mi, merged, ""); }),
              Catch::Contains("'l/AAAA' is relative"));
+}
+
+TEST_CASE("overlayOfLine: a recorded line read back, relative layers against the home",
+          "[overlay]") {
+  std::string merged = kHome + "/" + kId + "/merged";
+  std::string line = "1283 22 0:130 / " + merged + " rw,relatime - overlay overlay rw,lowerdir=" +
+                     "l/AAAA:l/BBBB,upperdir=" + kId + "/diff,workdir=" + kId + "/work";
+  std::optional<OverlayMount> o = overlayOfLine(line);
+  REQUIRE(o);
+  CHECK(o->mountpoint == merged);
+  CHECK(o->mountinfoLine == line);
+  CHECK(o->lowers == std::vector<std::string>{kHome + "/l/AAAA", kHome + "/l/BBBB"});
+  CHECK(o->upper == kHome + "/" + kId + "/diff");
+  CHECK_FALSE(overlayOfLine("64 27 0:55 / " + merged + " rw - fuse sysvisor-idview rw"));
+  CHECK_FALSE(overlayOfLine("garbage"));
 }
 
 TEST_CASE("findOverlayAt: mountinfo's octal escapes and overlay's escaped ':' and ','",

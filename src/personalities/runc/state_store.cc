@@ -85,7 +85,6 @@ std::string stateToJson(const ContainerState& s) {
     if (s.consoleRelayPid) j["consoleRelay"] = {s.consoleRelayPid, s.consoleRelayStart};
     if (!s.idViewEngineMount.empty())
       j["idView"] = {{"engineMount", s.idViewEngineMount},
-                     {"path", s.idViewPath},
                      {"pid", s.idViewPid},
                      {"start", s.idViewStart}};
   }
@@ -142,7 +141,6 @@ ContainerState stateFromJson(const std::string& text) {
   }
   if (auto it = j.find("idView"); it != j.end() && it->is_object()) {
     s.idViewEngineMount = it->value("engineMount", "");
-    s.idViewPath = it->value("path", "");
     s.idViewPid = it->value("pid", pid_t{0});
     s.idViewStart = it->value("start", uint64_t{0});
   }

@@ -62,9 +62,9 @@ struct ContainerState {
   pid_t consoleRelayPid = 0;
   uint64_t consoleRelayStart = 0;
   // The engine's id view (fusefs/id_view.h) that replaced the engine's overlay on the rootfs
-  // path while the container lives: the overlay's mountinfo line (rebuilt at delete), the
-  // server's pid and start time, and the path (as mountinfo names it).
-  std::string idViewEngineMount, idViewPath;
+  // path while the container lives: the overlay's mountinfo line (its mountpoint is the view's
+  // path; rebuilt there at delete), the server's pid and start time.
+  std::string idViewEngineMount;
   pid_t idViewPid = 0;
   uint64_t idViewStart = 0;
 };

@@ -107,7 +107,6 @@ void startEngineView(SysContRootfs& r, ContainerState& s, const std::function<vo
   }
   // Recorded first: a delete after a failure from here on stops the server and checks the path.
   s.idViewEngineMount = engine.mountinfoLine;
-  s.idViewPath = engine.mountpoint;
   s.idViewPid = view->pid;
   s.idViewStart = view->startTime;
   record();
@@ -120,11 +119,8 @@ namespace {
 // overlay, and the engine's must not be mounted beside it). Why safe: the pid is signalled
 // only if its start time is the server's.
 bool stopIdViewServer(const ContainerState& s) {
-  if (s.idViewPid <= 0) return true;
-  UniqueFd fd = pidfdOpen(s.idViewPid);
+  UniqueFd fd = openIfSame(s.idViewPid, s.idViewStart);
   if (!fd) return true;
-  auto st = readProcStat(s.idViewPid);
-  if (!st || st->state == 'Z' || st->startTime != s.idViewStart) return true;
   if (!pidfdSignal(fd.get(), SIGKILL)) return errno == ESRCH;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   struct pollfd p = {fd.get(), POLLIN, 0};
@@ -140,8 +136,11 @@ bool stopIdViewServer(const ContainerState& s) {
 
 void removeEngineView(const ContainerState& s) noexcept {
   if (s.idViewEngineMount.empty()) return;
-  const std::string& path = s.idViewPath;
+  std::string path = "(unknown)";
   try {
+    std::optional<ns::OverlayMount> engine = ns::overlayOfLine(s.idViewEngineMount);
+    if (!engine) throw UserError("the engine's overlay in the state cannot be read");
+    path = engine->mountpoint;
     std::string mountinfo = readFile("/proc/self/mountinfo");
     std::optional<ns::TopMount> top = ns::findTopMountAt(mountinfo, path);
     auto isView = [](const ns::TopMount& m) {
@@ -162,9 +161,6 @@ void removeEngineView(const ContainerState& s) noexcept {
     }
     if (!stopIdViewServer(s))
       throw UserError(fmt::format("its server (pid {}) did not exit", s.idViewPid));
-    std::optional<ns::OverlayMount> engine = ns::findOverlayAt(
-        s.idViewEngineMount + "\n", path, ns::cleanPath(path + "/../.."));
-    if (!engine) throw UserError("the engine's overlay in the state cannot be read");
     ns::restoreOverlay(*engine, top->id);
   } catch (const std::exception& e) {
     log::warn("container \"{}\": putting the engine's overlay back on '{}': {}", s.id, path,
