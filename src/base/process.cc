@@ -56,6 +56,16 @@ UniqueFd pidfdOpen(pid_t pid) {
   return UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
 }
 
+UniqueFd openIfSame(pid_t pid, uint64_t startTime) {
+  if (pid <= 0) return UniqueFd();
+  UniqueFd fd = pidfdOpen(pid);
+  if (!fd) return fd;
+  auto st = readProcStat(pid);
+  if (!st || st->startTime != startTime || st->state == 'Z' || st->state == 'X')
+    return UniqueFd();
+  return fd;
+}
+
 bool pidfdSignal(int pidfd, int sig) {
   return ::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) == 0;
 }

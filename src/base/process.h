@@ -26,6 +26,10 @@ void becomeDetachedHelper(const char* name) noexcept;
 
 // pidfd_open(2); an invalid fd if the process is gone.
 UniqueFd pidfdOpen(pid_t pid);
+// A pidfd of pid if it is still the process that started at startTime (field 22 of its stat)
+// and has not exited; an invalid fd otherwise (gone, a zombie, or a recycled pid). Checked
+// after pidfd_open, so the answer cannot go stale: the fd pins the process.
+UniqueFd openIfSame(pid_t pid, uint64_t startTime);
 // Sends sig through the pidfd; returns false with errno set on failure.
 bool pidfdSignal(int pidfd, int sig);
 

@@ -138,11 +138,7 @@ ConsoleRelay startConsoleRelay(int master, int out, int initPidfd) {
 }
 
 void stopConsoleRelay(const ConsoleRelay& relay) noexcept {
-  if (relay.pid <= 0) return;
-  UniqueFd fd = pidfdOpen(relay.pid);
-  if (!fd) return;
-  auto st = readProcStat(relay.pid);
-  if (st && st->startTime == relay.startTime) pidfdSignal(fd.get(), SIGKILL);
+  if (UniqueFd fd = openIfSame(relay.pid, relay.startTime)) pidfdSignal(fd.get(), SIGKILL);
 }
 
 }  // namespace sv::runc

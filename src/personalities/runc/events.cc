@@ -61,9 +61,8 @@ void containerEvents(const GlobalOptions& g, const EventsOptions& o, int outFd) 
     emit(outFd, cg::statsEventJson(o.id, cg::readStats(dirs)));
     return;
   }
-  UniqueFd init = pidfdOpen(s.pid);
-  // Checked after pidfd_open: the fd pins the process, so it is not a recycled pid.
-  if (!init || !initAlive(s))
+  UniqueFd init = openIfSame(s.pid, s.pidStartTime);
+  if (!init)
     throw UserError(fmt::format("container with id {} is not running", o.id));
   std::optional<cg::OomWatch> oom = watchOom(dirs);
   UniqueFd timer = intervalTimer(o.interval);

@@ -87,11 +87,6 @@ void writePidFile(const std::string& path, pid_t pid) {
   writeFileAtomic(d.get(), name, std::to_string(pid), 0644);
 }
 
-UniqueFd openInit(const ContainerState& s) {
-  UniqueFd fd = pidfdOpen(s.pid);
-  // Checked after pidfd_open: the fd now pins the process, so it cannot be a recycled pid.
-  if (!fd || !initAlive(s)) return UniqueFd();
-  return fd;
-}
+UniqueFd openInit(const ContainerState& s) { return openIfSame(s.pid, s.pidStartTime); }
 
 }  // namespace sv::runc
