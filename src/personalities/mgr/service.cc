@@ -4,6 +4,7 @@
 #include <linux/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <ctime>
@@ -47,9 +48,18 @@ constexpr std::string_view kUnderKey = "under:";
 std::string devIno(const struct stat& st) { return fmt::format("{}:{}", st.st_dev, st.st_ino); }
 
 // The directory at path itself, beneath whatever is mounted on it (an engine's overlay, then
-// sysvisor-runc's id view of it): looked up in a non-recursive clone of the mount its parent
-// is on, which has none of the mounts on top. nullopt with errno set when it cannot be read.
+// sysvisor-runc's id view of it). Not a mount point (most rootfs, and every one while its
+// engine has it unmounted): what stat sees. Else looked up in a non-recursive clone of the
+// mount its parent is on, which has none of the mounts on top (a mount namespace operation,
+// so only then). nullopt with errno set when it cannot be read.
 std::optional<std::string> underKeyOf(const std::string& path) {
+  struct statx sx {};
+  // DONT_SYNC: a mount point with a dead FUSE server on it answers from its cache.
+  if (::statx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_STATX_DONT_SYNC,
+              STATX_INO, &sx) == 0 &&
+      (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+      !(sx.stx_attributes & STATX_ATTR_MOUNT_ROOT))
+    return fmt::format("{}:{}", makedev(sx.stx_dev_major, sx.stx_dev_minor), sx.stx_ino);
   std::string p = path;
   while (p.size() > 1 && p.back() == '/') p.pop_back();
   size_t slash = p.rfind('/');
