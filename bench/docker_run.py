@@ -198,6 +198,13 @@ def short(name):
     return "sysvisor" if name == SYSVISOR else name
 
 
+def load_line(meta):
+    """The report's line on the machine's load during the run (meta: loadavg_start/_end, cpus)."""
+    load = lambda v: " ".join(f"{x:.2f}" for x in v)  # noqa: E731
+    return (f"  load average (1/5/15 min) at start {load(meta['loadavg_start'])}, at end "
+            f"{load(meta['loadavg_end'])} ({meta['cpus']} CPUs)")
+
+
 def print_report(names, stats, ratios, args, meta):
     print()
     print(f"docker run --rm --network none {meta['image']} true: {args.rounds} rounds after "
@@ -207,9 +214,7 @@ def print_report(names, stats, ratios, args, meta):
           f", client {meta['client']}")
     for n in names:
         print(f"  {n:<14} {meta['versions'][n]}  ({meta['paths'][n]})")
-    load = lambda v: " ".join(f"{x:.2f}" for x in v)  # noqa: E731
-    print(f"  load average (1/5/15 min) at start {load(meta['loadavg_start'])}, at end "
-          f"{load(meta['loadavg_end'])} ({meta['cpus']} CPUs)")
+    print(load_line(meta))
     print()
     print(f"{'runtime':<16}{'median':>10}{'p90':>10}{'min':>10}{'max':>10}")
     for n in names:

@@ -272,9 +272,7 @@ def print_report(results, args, meta):
     print(f"  each container: {SMALL_FILES} files of ~100 B in {DIRS} dirs under /data, "
           f"/big.bin {BIG_MIB} MiB (made inside); cp in: {CP_IN_FILES} files of ~100 B, removed "
           "after each round")
-    load = lambda v: " ".join(f"{x:.2f}" for x in v)  # noqa: E731
-    print(f"  load average (1/5/15 min) at start {load(meta['loadavg_start'])}, at end "
-          f"{load(meta['loadavg_end'])} ({meta['cpus']} CPUs)")
+    print(docker_run.load_line(meta))
     print()
     print(f"{'operation':<36}{'runtime':<16}{'median':>10}{'p90':>10}{'min':>10}{'max':>10}")
     for op in OPS:

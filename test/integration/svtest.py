@@ -522,29 +522,14 @@ class ContainerTest(unittest.TestCase):
             mutate(b.spec)
         return b.save()
 
-    def rootfs_in_overlay(self, template):
-        """A copy of the bundle `template`'s rootfs as directory `rootfs` of a lower layer,
-        seen through a fresh overlay (unmounted after the test). A rootfs inside an overlay,
-        not its mount point, cannot be idmapped: the runtime falls back to chowning it.
-        Returns (rootfs seen through the overlay, the same in the lower layer)."""
-        lower, upper, work, merged = (os.path.join(self.tmp, d)
+    def mount_overlay(self, template, prefix, subdir=""):
+        """A fresh overlay (lower, upper and work dirs named <prefix>lower etc. in the test's
+        dir) whose lower layer holds a copy of the bundle `template`'s rootfs (as `subdir` of it
+        when given), mounted on <prefix>merged and unmounted after the test.
+        Returns (merged, lower, upper)."""
+        lower, upper, work, merged = (os.path.join(self.tmp, prefix + d)
                                       for d in ("lower", "upper", "work", "merged"))
-        for d in (upper, work, merged):
-            os.mkdir(d)
-        shutil.copytree(template.rootfs, os.path.join(lower, "rootfs"), symlinks=True)
-        subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
-                        f"lowerdir={lower},upperdir={upper},workdir={work}", merged], check=True)
-        self.allowed_mounts.add(merged)
-        self.host_cleanup.append(lambda: subprocess.run(["umount", merged], check=True))
-        return os.path.join(merged, "rootfs"), os.path.join(lower, "rootfs")
-
-    def overlay_rootfs(self, template):
-        """A copy of the bundle `template`'s rootfs as the lower layer of a fresh overlay with
-        an upper dir, mounted at a path that is the rootfs itself, as Docker's ".../merged"
-        is (unmounted after the test). Returns (merged, lower, upper)."""
-        lower, upper, work, merged = (os.path.join(self.tmp, d)
-                                      for d in ("ov-lower", "ov-upper", "ov-work", "ov-merged"))
-        shutil.copytree(template.rootfs, lower, symlinks=True)
+        shutil.copytree(template.rootfs, os.path.join(lower, subdir), symlinks=True)
         for d in (upper, work, merged):
             os.mkdir(d)
         subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
@@ -552,6 +537,18 @@ class ContainerTest(unittest.TestCase):
         self.allowed_mounts.add(merged)
         self.host_cleanup.append(lambda: subprocess.run(["umount", merged], check=True))
         return merged, lower, upper
+
+    def rootfs_in_overlay(self, template):
+        """The rootfs as directory `rootfs` inside an overlay (not its mount point), which cannot
+        be idmapped: the runtime falls back to chowning it.
+        Returns (rootfs seen through the overlay, the same in the lower layer)."""
+        merged, lower, _ = self.mount_overlay(template, "", "rootfs")
+        return os.path.join(merged, "rootfs"), os.path.join(lower, "rootfs")
+
+    def overlay_rootfs(self, template):
+        """The rootfs as the mount point of an overlay with an upper dir, as Docker's
+        ".../merged" is. Returns (merged, lower, upper)."""
+        return self.mount_overlay(template, "ov-")
 
     # -- runtime invocations -------------------------------------------------------------
 
