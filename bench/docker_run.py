@@ -198,6 +198,26 @@ def short(name):
     return "sysvisor" if name == SYSVISOR else name
 
 
+def start_docker(e2e, runtimes, meta, progress):
+    """The bench's dockerd started, this process's Docker client pointed at it (Spawner passes
+    os.environ), meta's "dockerd", "client" and "image" filled in, containers of an earlier run
+    of the bench removed. Returns (env, image)."""
+    progress(f"starting dockerd (log: {os.path.join(RUN_DIR, 'dockerd.log')})")
+    env = start_dockerd(e2e, runtimes)
+    os.environ.pop("DOCKER_CONTEXT", None)
+    os.environ["DOCKER_HOST"] = env.host
+    os.environ["DOCKER_CONFIG"] = env.env["DOCKER_CONFIG"]
+    meta["dockerd"] = env.docker("version", "--format", "{{.Server.Version}}").out.strip()
+    client = env.docker("version", "--format", "{{.Client.Version}}").out.strip()
+    meta["client"] = f"{e2e.DOCKER} {client}"
+    progress("importing the busybox image (cached in the data root)")
+    image = meta["image"] = env.ensure_busybox_image()
+    left = remove_containers(env)
+    if left:
+        progress(f"removed {len(left)} {NAME_PREFIX} containers of an earlier run")
+    return env, image
+
+
 def load_line(meta):
     """The report's line on the machine's load during the run (meta: loadavg_start/_end, cpus)."""
     load = lambda v: " ".join(f"{x:.2f}" for x in v)  # noqa: E731
@@ -325,20 +345,7 @@ def main(argv):
                 "rounds": args.rounds, "warmup": args.warmup, "cgroup2_unmounted": dropped,
                 "paths": {n: os.path.realpath(paths[n]) for n, _ in runtimes},
                 "versions": {n: version_of(paths[n]) for n, _ in runtimes}}
-        progress(f"starting dockerd (log: {os.path.join(RUN_DIR, 'dockerd.log')})")
-        env = start_dockerd(e2e, runtimes)
-        # Spawner passes os.environ: the client must talk to our dockerd only.
-        os.environ.pop("DOCKER_CONTEXT", None)
-        os.environ["DOCKER_HOST"] = env.host
-        os.environ["DOCKER_CONFIG"] = env.env["DOCKER_CONFIG"]
-        meta["dockerd"] = env.docker("version", "--format", "{{.Server.Version}}").out.strip()
-        client = env.docker("version", "--format", "{{.Client.Version}}").out.strip()
-        meta["client"] = f"{e2e.DOCKER} {client}"
-        progress("importing the busybox image (cached in the data root)")
-        image = meta["image"] = env.ensure_busybox_image()
-        left = remove_containers(env)
-        if left:
-            progress(f"removed {len(left)} {NAME_PREFIX} containers of an earlier run")
+        env, image = start_docker(e2e, runtimes, meta, progress)
 
         names = [n for n, _ in runtimes]
         runner = Runner(e2e.DOCKER, image, spawner)

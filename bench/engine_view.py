@@ -364,25 +364,12 @@ def main(argv):
                 "rounds": args.rounds, "warmup": args.warmup, "cgroup2_unmounted": dropped,
                 "paths": {n: os.path.realpath(paths[n]) for n in names},
                 "versions": {n: docker_run.version_of(paths[n]) for n in names}}
-        progress(f"starting dockerd (log: {os.path.join(RUN_DIR, 'dockerd.log')})")
-        env = docker_run.start_dockerd(e2e, runtimes)
+        env, image = docker_run.start_docker(e2e, runtimes, meta, progress)
         env.docker_bin = e2e.DOCKER
-        # Spawner passes os.environ: the client must talk to our dockerd only.
-        os.environ.pop("DOCKER_CONTEXT", None)
-        os.environ["DOCKER_HOST"] = env.host
-        os.environ["DOCKER_CONFIG"] = env.env["DOCKER_CONFIG"]
-        meta["dockerd"] = env.docker("version", "--format", "{{.Server.Version}}").out.strip()
-        client = env.docker("version", "--format", "{{.Client.Version}}").out.strip()
-        meta["client"] = f"{e2e.DOCKER} {client}"
         status = json.loads(env.docker("info", "--format", "{{json .DriverStatus}}",
                                        check=True).out or "[]") or []
         meta["driver_status"] = ", ".join(f"{k}: {v}" for k, v in status
                                           if k in ("Backing Filesystem", "Native Overlay Diff"))
-        progress("importing the busybox image (cached in the data root)")
-        image = meta["image"] = env.ensure_busybox_image()
-        left = docker_run.remove_containers(env)
-        if left:
-            progress(f"removed {len(left)} {NAME_PREFIX} containers of an earlier run")
 
         targets = {}
         for n in names:
